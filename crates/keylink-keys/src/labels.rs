@@ -1,0 +1,81 @@
+//! Every HKDF label, signature context and domain-separation string keylink
+//! uses, in one place.
+//!
+//! Each is ASCII, starts with `keylink/v1/`, names one purpose, and is never
+//! reused for another. A label changes only with a new format version, never
+//! in place. `docs/protocol.md` lists the same strings.
+
+/// HKDF info prefix for a device's subkey; the 16-byte device id follows.
+pub const DEVICE_SUBKEY: &[u8] = b"keylink/v1/device-subkey";
+/// HKDF info for the chunk-id key (keyed hash of plaintext chunks).
+pub const CHUNK_ID_KEY: &[u8] = b"keylink/v1/chunk-id-key";
+/// HKDF info for the Ed25519 seed of the epoch's account signing key.
+pub const ACCOUNT_SIGNING_SEED: &[u8] = b"keylink/v1/account-signing-seed";
+/// HKDF info for the key that encrypts older epochs' root keys.
+pub const EPOCH_HISTORY_KEY: &[u8] = b"keylink/v1/epoch-history-key";
+
+/// HKDF info turning a recovery key into its key-encryption key.
+pub const RECOVERY_KEK: &[u8] = b"keylink/v1/recovery-kek";
+/// HKDF info for the AEAD key of a key wrap, from the KEK.
+pub const WRAP_KEY: &[u8] = b"keylink/v1/wrap-key";
+/// HKDF info prefix for a key wrap's commitment tag; the wrap header follows.
+pub const WRAP_COMMITMENT: &[u8] = b"keylink/v1/wrap-commitment";
+
+/// Hash prefix of a device id: SHA-256(prefix ‖ Ed25519 public ‖ X25519 public).
+pub const DEVICE_ID: &[u8] = b"keylink/v1/device-id";
+/// Prefix of a short, public fingerprint of a secret (for `Debug`).
+pub const FINGERPRINT: &[u8] = b"keylink/v1/fingerprint";
+
+/// HPKE `info` for a root key sealed to a device.
+pub const SEAL_ROOT_KEY: &[u8] = b"keylink/v1/seal/root-key";
+/// HPKE `info` for an epoch-history bundle sealed to a device.
+pub const SEAL_EPOCH_HISTORY: &[u8] = b"keylink/v1/seal/epoch-history";
+
+/// Signature context: an account-log entry, signed by the acting device.
+pub const SIG_LOG_DEVICE: &[u8] = b"keylink/v1/sig/account-log/device";
+/// Signature context: an account-log entry, signed by the epoch's account key.
+pub const SIG_LOG_ACCOUNT: &[u8] = b"keylink/v1/sig/account-log/account";
+/// Signature context: a backup snapshot manifest.
+pub const SIG_MANIFEST: &[u8] = b"keylink/v1/sig/manifest";
+/// Signature context: a message of the linking handshake.
+pub const SIG_LINK: &[u8] = b"keylink/v1/sig/link";
+/// Signature context: a device's answer to a server's authentication challenge.
+pub const SIG_SERVER_AUTH: &[u8] = b"keylink/v1/sig/server-auth";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_distinct_prefixed_and_prefix_free() {
+        let all = [
+            DEVICE_SUBKEY,
+            CHUNK_ID_KEY,
+            ACCOUNT_SIGNING_SEED,
+            EPOCH_HISTORY_KEY,
+            RECOVERY_KEK,
+            WRAP_KEY,
+            WRAP_COMMITMENT,
+            DEVICE_ID,
+            FINGERPRINT,
+            SEAL_ROOT_KEY,
+            SEAL_EPOCH_HISTORY,
+            SIG_LOG_DEVICE,
+            SIG_LOG_ACCOUNT,
+            SIG_MANIFEST,
+            SIG_LINK,
+            SIG_SERVER_AUTH,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            assert!(a.starts_with(b"keylink/v1/"));
+            assert!(a.iter().all(|b| b.is_ascii_graphic()));
+            for (j, b) in all.iter().enumerate() {
+                if i != j {
+                    // No label is a prefix of another, so `label ‖ data`
+                    // can never be read as another label's input.
+                    assert!(!b.starts_with(a), "{:?} prefixes {:?}", a, b);
+                }
+            }
+        }
+    }
+}
