@@ -1,1 +1,170 @@
-//! placeholder
+//! Shared helpers for keylink's cross-crate tests: the known-answer vector
+//! file format and deterministic test bytes.
+//!
+//! A vector file holds one scenario:
+//!
+//! ```json
+//! { "name": "...", "kind": "password_wrap", "inputs": { "password": "...", "salt": "00ff..." },
+//!   "expected": { "wrap": "..." }, "comment": "..." }
+//! ```
+//!
+//! with either `expected` (hex strings, or UTF-8 where the field says so) or
+//! `expected_error` (the error's class, see `Error::class`).
+
+pub mod keys_eval;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// One known-answer scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vector {
+    /// Unique name; also the file stem.
+    pub name: String,
+    /// Which operation it exercises.
+    pub kind: String,
+    /// Inputs by name: hex, UTF-8 text, or numbers.
+    pub inputs: BTreeMap<String, serde_json::Value>,
+    /// Expected outputs by name (absent for error cases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<BTreeMap<String, serde_json::Value>>,
+    /// Expected error class (absent for success cases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_error: Option<String>,
+    /// What the scenario shows.
+    pub comment: String,
+}
+
+/// Why a vector could not be read or used.
+#[derive(Debug)]
+pub enum VectorError {
+    /// The file could not be read.
+    Io(PathBuf, std::io::Error),
+    /// The file is not a vector.
+    Json(PathBuf, serde_json::Error),
+    /// A field is missing or has the wrong form.
+    Field(String),
+}
+
+impl std::fmt::Display for VectorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VectorError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            VectorError::Json(p, e) => write!(f, "{}: {e}", p.display()),
+            VectorError::Field(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for VectorError {}
+
+impl Vector {
+    /// An input as bytes from hex.
+    pub fn hex(&self, field: &str) -> Result<Vec<u8>, VectorError> {
+        let s = self.text(field)?;
+        hex::decode(s).map_err(|e| VectorError::Field(format!("{}: {field}: {e}", self.name)))
+    }
+
+    /// An input as a fixed-size array from hex.
+    pub fn hex_array<const N: usize>(&self, field: &str) -> Result<[u8; N], VectorError> {
+        let v = self.hex(field)?;
+        v.as_slice().try_into().map_err(|_| {
+            VectorError::Field(format!(
+                "{}: {field}: want {N} bytes, got {}",
+                self.name,
+                v.len()
+            ))
+        })
+    }
+
+    /// An input as text.
+    pub fn text(&self, field: &str) -> Result<&str, VectorError> {
+        self.inputs
+            .get(field)
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| {
+                VectorError::Field(format!(
+                    "{}: input {field} missing or not a string",
+                    self.name
+                ))
+            })
+    }
+
+    /// An input as an unsigned integer.
+    pub fn num(&self, field: &str) -> Result<u64, VectorError> {
+        self.inputs
+            .get(field)
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| {
+                VectorError::Field(format!(
+                    "{}: input {field} missing or not a number",
+                    self.name
+                ))
+            })
+    }
+
+    /// An expected output as text.
+    pub fn expect(&self, field: &str) -> Result<&str, VectorError> {
+        self.expected
+            .as_ref()
+            .and_then(|e| e.get(field))
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| VectorError::Field(format!("{}: expected {field} missing", self.name)))
+    }
+}
+
+/// Every `*.json` vector in `dir`, sorted by file name.
+///
+/// # Errors
+/// If the folder or a file cannot be read or parsed.
+pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Vector)>, VectorError> {
+    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|e| VectorError::Io(dir.to_path_buf(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let text = fs::read_to_string(&p).map_err(|e| VectorError::Io(p.clone(), e))?;
+            let v: Vector =
+                serde_json::from_str(&text).map_err(|e| VectorError::Json(p.clone(), e))?;
+            Ok((p, v))
+        })
+        .collect()
+}
+
+/// The folder holding the vectors of `area` (`keys`, `account`, …).
+pub fn vectors_dir(area: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("vectors")
+        .join(area)
+}
+
+/// Deterministic test bytes: SHA-256(`tag` ‖ counter) blocks, truncated to
+/// `len`. Anyone can regenerate them from the tag alone.
+pub fn det_bytes(tag: &str, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    let mut counter: u32 = 0;
+    while out.len() < len {
+        out.extend_from_slice(&keylink_keys::primitives::sha256(&[
+            tag.as_bytes(),
+            &counter.to_be_bytes(),
+        ]));
+        counter += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// [`det_bytes`] as a fixed-size array.
+pub fn det_array<const N: usize>(tag: &str) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(&det_bytes(tag, N));
+    a
+}

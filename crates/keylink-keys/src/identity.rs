@@ -123,7 +123,11 @@ impl DeviceIdentity {
 
 impl fmt::Debug for DeviceIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DeviceIdentity({}, secret: [redacted])", self.device_id())
+        write!(
+            f,
+            "DeviceIdentity({}, secret: [redacted])",
+            self.device_id()
+        )
     }
 }
 
@@ -171,7 +175,12 @@ impl DevicePublicKeys {
     ///
     /// # Errors
     /// [`Error::BadSignature`] if it does not verify.
-    pub fn verify(&self, context: SignatureContext, message: &[u8], signature: &[u8]) -> Result<()> {
+    pub fn verify(
+        &self,
+        context: SignatureContext,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<()> {
         verify_with(&self.signing, context, message, signature)
     }
 }

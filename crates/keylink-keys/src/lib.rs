@@ -64,7 +64,9 @@ pub mod sealed;
 pub mod wrap;
 
 pub use error::{Error, Result};
-pub use identity::{DeviceIdentity, DevicePublicKeys, SIGNATURE_LEN, SignatureContext, verify_with};
+pub use identity::{
+    DeviceIdentity, DevicePublicKeys, SIGNATURE_LEN, SignatureContext, verify_with,
+};
 pub use ids::{AccountId, DeviceId, Epoch};
 pub use password::Password;
 pub use recovery::RecoveryKey;

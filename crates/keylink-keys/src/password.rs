@@ -109,14 +109,19 @@ mod tests {
 
     #[test]
     fn bad_passwords_are_refused_with_their_class() {
-        assert_eq!(Password::new("short").unwrap_err().class(), "password_too_short");
+        assert_eq!(
+            Password::new("short").unwrap_err().class(),
+            "password_too_short"
+        );
         assert_eq!(Password::new("").unwrap_err().class(), "password_too_short");
         assert_eq!(
             Password::new("line one\nline two").unwrap_err().class(),
             "password_control_character"
         );
         assert_eq!(
-            Password::new(&"x".repeat(MAX_PASSWORD_BYTES + 1)).unwrap_err().class(),
+            Password::new(&"x".repeat(MAX_PASSWORD_BYTES + 1))
+                .unwrap_err()
+                .class(),
             "password_too_long"
         );
         assert!(Password::new(&"x".repeat(MAX_PASSWORD_BYTES)).is_ok());

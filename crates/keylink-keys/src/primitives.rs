@@ -63,7 +63,13 @@ pub fn xchacha_seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     XChaCha20Poly1305::new(key.into())
-        .encrypt(nonce.into(), Payload { msg: plaintext, aad })
+        .encrypt(
+            nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| Error::Malformed {
             what: "AEAD input length",
         })
@@ -81,7 +87,13 @@ pub fn xchacha_open(
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
     XChaCha20Poly1305::new(key.into())
-        .decrypt(nonce.into(), Payload { msg: ciphertext, aad })
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| Error::WrongSecretOrTampered)
 }
@@ -94,7 +106,13 @@ pub fn chacha_seal(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     ChaCha20Poly1305::new(key.into())
-        .encrypt(nonce.into(), Payload { msg: plaintext, aad })
+        .encrypt(
+            nonce.into(),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .map_err(|_| Error::Malformed {
             what: "AEAD input length",
         })
@@ -111,7 +129,13 @@ pub fn chacha_open(
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
     ChaCha20Poly1305::new(key.into())
-        .decrypt(nonce.into(), Payload { msg: ciphertext, aad })
+        .decrypt(
+            nonce.into(),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map(Zeroizing::new)
         .map_err(|_| Error::WrongSecretOrTampered)
 }
@@ -142,8 +166,8 @@ pub fn x25519_is_low_order(public: &[u8; 32]) -> bool {
 
 /// Ed25519 verification with keylink's policy (strict, as RFC 8032 §5.1.7
 /// read with the stricter checks of `verify_strict`): the signature's `S`
-/// must be canonical (`S < ℓ`), and neither the public key `A` nor the
-/// commitment `R` may be of small order. This rules out signature
+/// must be canonical (`S < ℓ`), the public key `A` must be canonically
+/// encoded, and neither `A` nor the commitment `R` may be of small order. This rules out signature
 /// malleability and keys that verify many messages.
 ///
 /// # Errors
@@ -156,11 +180,18 @@ pub fn ed25519_verify_strict(public: &[u8; 32], message: &[u8], signature: &[u8]
         .map_err(|_| Error::BadSignature)
 }
 
-/// Decode an Ed25519 public key, refusing small-order (weak) keys.
+/// Decode an Ed25519 public key, refusing non-canonical encodings (so one
+/// key has exactly one byte string, and ids derived from it are unique) and
+/// small-order (weak) keys.
 pub(crate) fn ed25519_public(public: &[u8; 32]) -> Result<VerifyingKey> {
     let key = VerifyingKey::from_bytes(public).map_err(|_| Error::InvalidPublicKey {
         what: "Ed25519 key does not decode",
     })?;
+    if key.to_edwards().compress().as_bytes() != public {
+        return Err(Error::InvalidPublicKey {
+            what: "Ed25519 key is not canonically encoded",
+        });
+    }
     if key.is_weak() {
         return Err(Error::InvalidPublicKey {
             what: "Ed25519 key has small order",
@@ -172,4 +203,44 @@ pub(crate) fn ed25519_public(public: &[u8; 32]) -> Result<VerifyingKey> {
 /// Constant-time equality of two byte strings (lengths are public).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// y = p + k for small k encodes the same point as y = k: strict
+    /// decoding must accept only the canonical form.
+    #[test]
+    fn non_canonical_ed25519_encodings_are_refused() {
+        let mut found = 0;
+        for k in 2u8..19 {
+            let mut canonical = [0u8; 32];
+            canonical[0] = k;
+            // p = 2^255 - 19: little-endian 0xed, 0xff × 30, 0x7f.
+            let mut non_canonical = [0xffu8; 32];
+            non_canonical[0] = 0xed + k;
+            non_canonical[31] = 0x7f;
+            if ed25519_public(&canonical).is_ok() {
+                found += 1;
+                assert!(matches!(
+                    ed25519_public(&non_canonical),
+                    Err(Error::InvalidPublicKey { .. })
+                ));
+            }
+        }
+        assert!(
+            found > 0,
+            "no large-order point with a small y to test with"
+        );
+    }
+
+    #[test]
+    fn low_order_x25519_points_are_detected() {
+        assert!(x25519_is_low_order(&[0u8; 32]));
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert!(x25519_is_low_order(&one));
+        assert!(!x25519_is_low_order(&x25519_dalek::X25519_BASEPOINT_BYTES));
+    }
 }

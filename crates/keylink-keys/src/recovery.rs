@@ -9,13 +9,19 @@
 //!
 //! 64 uniform digits carry log2(10^64) ≈ 212.6 bits, far above the 128-bit
 //! security target (256 bits would need 78 digits; see `docs/protocol.md`).
-//! The check group is `N mod 9973`, where `N` is the 64 digits read as one
-//! decimal number, written as four digits with leading zeros. Because 9973
-//! is a prime that divides neither 10 nor 9, it catches every single-digit
-//! typo and every swap of two adjacent different digits, anywhere including
-//! the check group (proved in `docs/protocol.md`, checked exhaustively by
-//! the tests). A typo is reported with the group it is in when only one
-//! group could explain it, before any key derivation or network request.
+//!
+//! The check group `C` (four digits, leading zeros kept) is chosen so that
+//! the whole 68-digit number `M = N·10^4 + C` is divisible by the prime
+//! 9929, with `C < 9929`; `N` is the 64 data digits read as one number. A
+//! single-digit typo changes `M` by `e·10^j` (`0 < |e| ≤ 9`) and a swap of
+//! two adjacent different digits changes it by `9·(a−b)·10^j`; neither is
+//! ever a multiple of 9929, so every such typo is caught, wherever it is,
+//! check group included. 9929 was chosen among the primes below 10^4 so that
+//! the 68 × 18 possible single-digit changes all leave different remainders:
+//! a single-digit typo is always explained by exactly one position, and the
+//! parser reports its group (unless an adjacent swap in another group would
+//! explain it equally well, when it reports no group rather than a wrong one).
+//! All of this runs before any key derivation or network request.
 
 use core::fmt;
 
@@ -35,7 +41,7 @@ pub const RECOVERY_GROUP_LEN: usize = 4;
 /// Groups in a written recovery key (16 data groups and the check group).
 pub const RECOVERY_GROUPS: usize = RECOVERY_TOTAL_DIGITS / RECOVERY_GROUP_LEN;
 /// The prime modulus of the check group.
-pub const RECOVERY_CHECK_MODULUS: u32 = 9973;
+pub const RECOVERY_CHECK_MODULUS: u32 = 9929;
 /// Longest text [`RecoveryKey::parse`] will look at.
 pub const RECOVERY_MAX_TEXT_LEN: usize = 256;
 
@@ -110,11 +116,13 @@ impl RecoveryKey {
         all[..RECOVERY_DATA_DIGITS].copy_from_slice(&self.digits);
         let check = check_of(&self.digits);
         for (i, slot) in all[RECOVERY_DATA_DIGITS..].iter_mut().enumerate() {
-            // Four decimal digits of check (< 9973), most significant first.
+            // Four decimal digits of check (< 9929), most significant first.
             let pow = 10u32.pow((RECOVERY_CHECK_DIGITS - 1 - i) as u32);
             *slot = ((check / pow) % 10) as u8;
         }
-        let mut s = Zeroizing::new(String::with_capacity(RECOVERY_TOTAL_DIGITS + RECOVERY_GROUPS));
+        let mut s = Zeroizing::new(String::with_capacity(
+            RECOVERY_TOTAL_DIGITS + RECOVERY_GROUPS,
+        ));
         for (i, d) in all.iter().enumerate() {
             if i > 0 && i % RECOVERY_GROUP_LEN == 0 {
                 s.push(' ');
@@ -141,13 +149,17 @@ impl fmt::Debug for RecoveryKey {
     }
 }
 
-/// The check value of 64 data digits: the number they spell, mod 9973.
+/// The check value of 64 data digits: the `C < 9929` that makes
+/// `N·10^4 + C` divisible by 9929.
 fn check_of(data: &[u8]) -> u32 {
-    data.iter()
-        .fold(0u32, |acc, &d| (acc * 10 + u32::from(d)) % RECOVERY_CHECK_MODULUS)
+    let p = RECOVERY_CHECK_MODULUS;
+    let n_mod = data
+        .iter()
+        .fold(0u32, |acc, &d| (acc * 10 + u32::from(d)) % p);
+    (p - (n_mod * 10_000) % p) % p
 }
 
-/// The value the four check digits spell (0–9999; 9973–9999 never match).
+/// The value the four check digits spell (0–9999).
 fn check_value(check: &[u8]) -> u32 {
     check.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d))
 }
@@ -173,17 +185,15 @@ fn collect_digits(text: &str) -> Result<Zeroizing<[u8; RECOVERY_TOTAL_DIGITS]>> 
         });
     }
     let groups: Vec<&str> = text.split(is_separator).filter(|g| !g.is_empty()).collect();
-    if groups.len() > 1 {
-        if let Some((i, g)) = groups
-            .iter()
-            .enumerate()
-            .find(|(_, g)| g.len() != RECOVERY_GROUP_LEN)
-        {
-            return Err(Error::RecoveryGroupLength {
-                group: i + 1,
-                len: g.len(),
-            });
-        }
+    let bad_group = groups
+        .iter()
+        .enumerate()
+        .find(|(_, g)| g.len() != RECOVERY_GROUP_LEN);
+    if let (true, Some((i, g))) = (groups.len() > 1, bad_group) {
+        return Err(Error::RecoveryGroupLength {
+            group: i + 1,
+            len: g.len(),
+        });
     }
     let count: usize = groups.iter().map(|g| g.len()).sum();
     if count != RECOVERY_TOTAL_DIGITS {
@@ -237,9 +247,7 @@ fn locate_typo(all: &[u8; RECOVERY_TOTAL_DIGITS]) -> Option<usize> {
         trial.swap(i, i + 1);
         let consistent = is_consistent(&trial);
         trial.swap(i, i + 1);
-        if consistent
-            && !note(&[i / RECOVERY_GROUP_LEN + 1, (i + 1) / RECOVERY_GROUP_LEN + 1])
-        {
+        if consistent && !note(&[i / RECOVERY_GROUP_LEN + 1, (i + 1) / RECOVERY_GROUP_LEN + 1]) {
             return None;
         }
     }
@@ -252,12 +260,24 @@ mod tests {
 
     #[test]
     fn modulus_properties_that_the_detection_proof_needs() {
-        // Prime, coprime to 10 and to 9, and 1 ≢ -1000 (the boundary swap).
         let p = RECOVERY_CHECK_MODULUS;
-        assert!((2..p).take_while(|d| d * d <= p).all(|d| p % d != 0));
-        assert!(p % 2 != 0 && p % 5 != 0 && p % 3 != 0);
-        assert_ne!(1 % p, (p - 1000 % p) % p);
-        assert!(p < 10_000 && p > 9_000);
+        // Prime, so e·10^j and 9·d·10^j (0 < |e|, |d| ≤ 9) are never ≡ 0.
+        assert!(
+            (2..p)
+                .take_while(|d| d * d <= p)
+                .all(|d| !p.is_multiple_of(d))
+        );
+        assert!(p > 9 && p < 10_000);
+        // Every single-digit change at every position leaves a different
+        // remainder, so a single typo has exactly one explanation.
+        let mut seen = std::collections::HashSet::new();
+        for j in 0..RECOVERY_TOTAL_DIGITS as u32 {
+            let w = (0..j).fold(1u64, |acc, _| acc * 10 % u64::from(p));
+            for e in 1..=9u64 {
+                assert!(seen.insert(e * w % u64::from(p)));
+                assert!(seen.insert((u64::from(p) - e * w % u64::from(p)) % u64::from(p)));
+            }
+        }
     }
 
     #[test]

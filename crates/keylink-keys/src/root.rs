@@ -11,8 +11,8 @@ use ed25519_dalek::SigningKey;
 use rand_core::CryptoRng;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::ids::{AccountId, DeviceId, Epoch};
 use crate::identity::{SignatureContext, sign_with};
+use crate::ids::{AccountId, DeviceId, Epoch};
 use crate::labels;
 use crate::primitives::hkdf32;
 

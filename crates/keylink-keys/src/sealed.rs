@@ -85,15 +85,16 @@ impl SealedBox {
         let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(recipient.agreement_key())
             .map_err(|_| Error::NonContributory)?;
         let aad = aad(account, epoch, recipient);
-        let (enc, ciphertext) = hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
-            &OpModeS::Base,
-            &pk,
-            purpose.info(),
-            plaintext,
-            &aad,
-            rng,
-        )
-        .map_err(map_hpke)?;
+        let (enc, ciphertext) =
+            hpke::single_shot_seal_with_rng::<ChaCha20Poly1305, HkdfSha256, Kem>(
+                &OpModeS::Base,
+                &pk,
+                purpose.info(),
+                plaintext,
+                &aad,
+                rng,
+            )
+            .map_err(map_hpke)?;
         let enc = enc
             .to_bytes()
             .as_slice()
@@ -116,7 +117,17 @@ impl SealedBox {
         plaintext: &[u8],
         ikm_e: [u8; 32],
     ) -> Result<Self> {
-        Self::seal(purpose, recipient, account, epoch, plaintext, &mut ReplayRng { bytes: ikm_e, at: 0 })
+        Self::seal(
+            purpose,
+            recipient,
+            account,
+            epoch,
+            plaintext,
+            &mut ReplayRng {
+                bytes: ikm_e,
+                at: 0,
+            },
+        )
     }
 
     /// Open a box sealed to `identity` for `purpose`, `account` and `epoch`.
@@ -132,8 +143,9 @@ impl SealedBox {
         account: &AccountId,
         epoch: Epoch,
     ) -> Result<Zeroizing<Vec<u8>>> {
-        let sk = <Kem as hpke::Kem>::PrivateKey::from_bytes(&identity.agreement_secret().to_bytes())
-            .map_err(|_| Error::SealedBoxOpen)?;
+        let sk =
+            <Kem as hpke::Kem>::PrivateKey::from_bytes(&identity.agreement_secret().to_bytes())
+                .map_err(|_| Error::SealedBoxOpen)?;
         let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&self.enc)
             .map_err(|_| Error::SealedBoxOpen)?;
         let aad = aad(account, epoch, &identity.public_keys());
@@ -160,7 +172,14 @@ impl SealedBox {
         account: &AccountId,
         rng: &mut impl CryptoRng,
     ) -> Result<Self> {
-        Self::seal(SealPurpose::RootKey, recipient, account, root.epoch(), root.expose_secret(), rng)
+        Self::seal(
+            SealPurpose::RootKey,
+            recipient,
+            account,
+            root.epoch(),
+            root.expose_secret(),
+            rng,
+        )
     }
 
     /// Open a root key sealed to this device for `epoch`.
@@ -175,7 +194,10 @@ impl SealedBox {
         epoch: Epoch,
     ) -> Result<RootKey> {
         let plain = self.open(SealPurpose::RootKey, identity, account, epoch)?;
-        let bytes: [u8; KEY_LEN] = plain.as_slice().try_into().map_err(|_| Error::SealedBoxOpen)?;
+        let bytes: [u8; KEY_LEN] = plain
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::SealedBoxOpen)?;
         Ok(RootKey::from_secret_bytes(bytes, epoch))
     }
 
@@ -201,7 +223,10 @@ impl SealedBox {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let min = 1 + SEALED_ENC_LEN + TAG_LEN;
         let Some((&version, rest)) = bytes.split_first() else {
-            return Err(Error::Truncated { needed: min, got: 0 });
+            return Err(Error::Truncated {
+                needed: min,
+                got: 0,
+            });
         };
         if version != SEALED_VERSION {
             return Err(Error::UnsupportedVersion { got: version });
@@ -217,9 +242,12 @@ impl SealedBox {
                 what: "sealed box too long",
             });
         }
-        let (enc, ciphertext) = rest
-            .split_first_chunk::<SEALED_ENC_LEN>()
-            .ok_or(Error::Truncated { needed: min, got: bytes.len() })?;
+        let (enc, ciphertext) =
+            rest.split_first_chunk::<SEALED_ENC_LEN>()
+                .ok_or(Error::Truncated {
+                    needed: min,
+                    got: bytes.len(),
+                })?;
         Ok(Self {
             enc: *enc,
             ciphertext: ciphertext.to_vec(),

@@ -32,7 +32,8 @@ pub const WRAP_VERSION: u8 = 1;
 /// Length of a wrap's salt.
 pub const WRAP_SALT_LEN: usize = 16;
 /// Length of the header (the AEAD's associated data).
-pub const WRAP_HEADER_LEN: usize = 4 + 1 + 1 + ACCOUNT_ID_LEN + 8 + 4 + 4 + 4 + WRAP_SALT_LEN + XNONCE_LEN;
+pub const WRAP_HEADER_LEN: usize =
+    4 + 1 + 1 + ACCOUNT_ID_LEN + 8 + 4 + 4 + 4 + WRAP_SALT_LEN + XNONCE_LEN;
 /// Length of the key-commitment tag.
 pub const WRAP_COMMITMENT_LEN: usize = 32;
 /// Length of the encrypted root key with its Poly1305 tag.
@@ -104,7 +105,11 @@ impl KdfParams {
         p: 1,
     };
     /// The parameters a recovery wrap stores (HKDF has none).
-    const NONE: KdfParams = KdfParams { m_kib: 0, t: 0, p: 0 };
+    const NONE: KdfParams = KdfParams {
+        m_kib: 0,
+        t: 0,
+        p: 0,
+    };
 
     /// Parameters between the floor and the ceiling.
     ///
@@ -126,7 +131,10 @@ impl KdfParams {
     }
 
     fn check_ceiling(&self) -> Result<()> {
-        if self.m_kib > ARGON2_CEILING_M_KIB || self.t > ARGON2_CEILING_T || self.p > ARGON2_CEILING_P {
+        if self.m_kib > ARGON2_CEILING_M_KIB
+            || self.t > ARGON2_CEILING_T
+            || self.p > ARGON2_CEILING_P
+        {
             return Err(Error::ParamsAboveCeiling {
                 m_kib: self.m_kib,
                 t: self.t,
@@ -241,7 +249,15 @@ impl KeyWrap {
         nonce: [u8; XNONCE_LEN],
     ) -> Result<Self> {
         let kek = recovery_kek(key, &salt);
-        Self::seal_under_kek(WrapKind::Recovery, root, account, KdfParams::NONE, salt, nonce, &kek)
+        Self::seal_under_kek(
+            WrapKind::Recovery,
+            root,
+            account,
+            KdfParams::NONE,
+            salt,
+            nonce,
+            &kek,
+        )
     }
 
     /// Open a password wrap.
@@ -260,11 +276,12 @@ impl KeyWrap {
         if !policy.accept_below_floor {
             self.params.check_floor()?;
         }
-        let kek = argon2id(password, &self.salt, self.params).map_err(|_| Error::ParamsBelowFloor {
-            m_kib: self.params.m_kib,
-            t: self.params.t,
-            p: self.params.p,
-        })?;
+        let kek =
+            argon2id(password, &self.salt, self.params).map_err(|_| Error::ParamsBelowFloor {
+                m_kib: self.params.m_kib,
+                t: self.params.t,
+                p: self.params.p,
+            })?;
         self.open_under_kek(&kek)
     }
 
@@ -476,7 +493,11 @@ fn argon2id(password: &Password, salt: &[u8], params: KdfParams) -> Result<Zeroi
 }
 
 fn recovery_kek(key: &RecoveryKey, salt: &[u8]) -> Zeroizing<[u8; 32]> {
-    hkdf32(key.expose_secret_ascii().as_slice(), salt, &[labels::RECOVERY_KEK])
+    hkdf32(
+        key.expose_secret_ascii().as_slice(),
+        salt,
+        &[labels::RECOVERY_KEK],
+    )
 }
 
 /// A cursor over untrusted bytes that checks every read against what remains.

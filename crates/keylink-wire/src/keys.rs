@@ -22,7 +22,9 @@ impl Wire for DevicePublicKeys {
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let m = decode_checked(bytes, DEVICE_KEYS_MAX_LEN, |m: &proto::DevicePublicKeys| m.version)?;
+        let m = decode_checked(bytes, DEVICE_KEYS_MAX_LEN, |m: &proto::DevicePublicKeys| {
+            m.version
+        })?;
         let proto::DevicePublicKeys {
             version: _,
             signing_key,
@@ -119,7 +121,9 @@ impl Wire for KeyWraps {
             });
         }
         let check = |field, bytes: &[u8]| {
-            KeyWrap::from_bytes(bytes).map(|_| ()).map_err(|source| WireError::Invalid { field, source })
+            KeyWrap::from_bytes(bytes)
+                .map(|_| ())
+                .map_err(|source| WireError::Invalid { field, source })
         };
         check("password_wrap", &password_wrap)?;
         let recovery_wrap = if recovery_wrap.is_empty() {

@@ -74,7 +74,10 @@ pub(crate) fn decode_checked<M: prost::Message + Default>(
 }
 
 /// A `bytes` field that must have exactly `N` bytes.
-pub(crate) fn fixed<const N: usize>(field: &'static str, bytes: &[u8]) -> Result<[u8; N], WireError> {
+pub(crate) fn fixed<const N: usize>(
+    field: &'static str,
+    bytes: &[u8],
+) -> Result<[u8; N], WireError> {
     bytes.try_into().map_err(|_| WireError::FieldLength {
         field,
         expected: N,
