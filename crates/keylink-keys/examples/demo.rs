@@ -48,9 +48,9 @@ fn run() -> Result<(), keylink_keys::Error> {
     println!(
         "password wrap: {} bytes, Argon2id m={} MiB t={} p={}, sealed in {seal_ms:.0} ms",
         wrap.to_bytes().len(),
-        params.m_kib / 1024,
-        params.t,
-        params.p
+        params.m_kib() / 1024,
+        params.t(),
+        params.p()
     );
 
     let recovery = RecoveryKey::generate(&mut rng);

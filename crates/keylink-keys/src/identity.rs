@@ -20,7 +20,9 @@ use zeroize::ZeroizeOnDrop;
 use crate::error::{Error, Result};
 use crate::ids::{DEVICE_ID_LEN, DeviceId, write_hex};
 use crate::labels;
-use crate::primitives::{ed25519_public, ed25519_verify_strict, sha256, x25519_is_low_order};
+use crate::primitives::{
+    ed25519_public, ed25519_verify_strict, sha256, x25519_is_canonical, x25519_is_low_order,
+};
 
 /// Length of an Ed25519 signature.
 pub const SIGNATURE_LEN: usize = 64;
@@ -131,8 +133,10 @@ impl fmt::Debug for DeviceIdentity {
     }
 }
 
-/// A device's public keys, validated: the Ed25519 key decodes and is not of
-/// small order, and the X25519 key is not a low-order point.
+/// A device's public keys, validated: the Ed25519 key is canonically encoded
+/// and not of small order; the X25519 key is canonically encoded and not a
+/// low-order point. So one device has exactly one pair of byte strings, and
+/// exactly one [`DeviceId`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DevicePublicKeys {
     signing: [u8; 32],
@@ -143,10 +147,16 @@ impl DevicePublicKeys {
     /// Validate two public keys received from outside.
     ///
     /// # Errors
-    /// [`Error::InvalidPublicKey`] if the Ed25519 key does not decode or is
-    /// weak; [`Error::NonContributory`] if the X25519 key is a low-order point.
+    /// [`Error::InvalidPublicKey`] if either key is not canonically encoded
+    /// or the Ed25519 key does not decode or is weak;
+    /// [`Error::NonContributory`] if the X25519 key is a low-order point.
     pub fn from_bytes(signing: [u8; 32], agreement: [u8; 32]) -> Result<Self> {
         ed25519_public(&signing)?;
+        if !x25519_is_canonical(&agreement) {
+            return Err(Error::InvalidPublicKey {
+                what: "X25519 key is not canonically encoded",
+            });
+        }
         if x25519_is_low_order(&agreement) {
             return Err(Error::NonContributory);
         }

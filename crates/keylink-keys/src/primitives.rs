@@ -154,6 +154,20 @@ pub fn x25519_agree(secret: &[u8; 32], public: &[u8; 32]) -> Result<Zeroizing<[u
     Ok(shared)
 }
 
+/// Whether an X25519 public key is canonically encoded: the unused top bit
+/// is clear and the u-coordinate is below p = 2^255 − 19. X25519 itself
+/// ignores the top bit and reduces u mod p, so without this check one key
+/// would have several byte strings, and ids derived from them would differ.
+pub fn x25519_is_canonical(public: &[u8; 32]) -> bool {
+    if public[31] & 0x80 != 0 {
+        return false;
+    }
+    // u ≥ p exactly when bytes 1..=30 are 0xff, byte 31 is 0x7f and
+    // byte 0 is ≥ 0xed (little-endian).
+    let top_is_max = public[31] == 0x7f && public[1..31].iter().all(|&b| b == 0xff);
+    !(top_is_max && public[0] >= 0xed)
+}
+
 /// Whether an X25519 public key is a low-order point (one that makes every
 /// exchange non-contributory). Public input, so not constant time.
 pub fn x25519_is_low_order(public: &[u8; 32]) -> bool {
@@ -242,5 +256,21 @@ mod tests {
         one[0] = 1;
         assert!(x25519_is_low_order(&one));
         assert!(!x25519_is_low_order(&x25519_dalek::X25519_BASEPOINT_BYTES));
+    }
+
+    #[test]
+    fn x25519_canonical_encoding() {
+        let base = x25519_dalek::X25519_BASEPOINT_BYTES;
+        assert!(x25519_is_canonical(&base));
+        let mut high = base;
+        high[31] |= 0x80;
+        assert!(!x25519_is_canonical(&high));
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        assert!(x25519_is_canonical(&p_minus_1));
+        let mut p = p_minus_1;
+        p[0] = 0xed;
+        assert!(!x25519_is_canonical(&p));
     }
 }

@@ -14,7 +14,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::identity::{SignatureContext, sign_with};
 use crate::ids::{AccountId, DeviceId, Epoch};
 use crate::labels;
-use crate::primitives::hkdf32;
+use crate::primitives::{ct_eq, hkdf32};
 
 /// Length of a root key and of every derived symmetric key.
 pub const KEY_LEN: usize = 32;
@@ -85,6 +85,16 @@ impl RootKey {
         let key = SigningKey::from_bytes(&seed);
         seed.zeroize();
         AccountSigningKey(key)
+    }
+
+    /// Whether this is the root key whose account signing key has the public
+    /// half `expected` (as the account log records it for each epoch),
+    /// compared in constant time. A root key that arrives in a sealed box
+    /// (HPKE base mode authenticates no sender) or out of a wrap (a server
+    /// may serve an outdated one) must pass this check against the log
+    /// before it is used.
+    pub fn matches_account_key(&self, account: &AccountId, expected: &[u8; 32]) -> bool {
+        ct_eq(&self.account_signing_key(account).public_key(), expected)
     }
 
     /// The key under which this epoch stores the root keys of older epochs.

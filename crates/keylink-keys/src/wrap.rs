@@ -86,15 +86,14 @@ impl WrapKind {
     }
 }
 
-/// Argon2id cost parameters, as stored in a password wrap.
+/// Argon2id cost parameters, as stored in a password wrap. Built only
+/// through [`KdfParams::new`] (floor and ceiling enforced) or the explicitly
+/// insecure [`KdfParams::insecure_for_tests`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct KdfParams {
-    /// Memory in KiB.
-    pub m_kib: u32,
-    /// Time cost: passes over memory.
-    pub t: u32,
-    /// Parallelism: lanes.
-    pub p: u32,
+    m_kib: u32,
+    t: u32,
+    p: u32,
 }
 
 impl KdfParams {
@@ -128,6 +127,21 @@ impl KdfParams {
     /// (t ≥ 1, p ≥ 1, m ≥ 8·p KiB) still apply when it runs.
     pub const fn insecure_for_tests(m_kib: u32, t: u32, p: u32) -> Self {
         KdfParams { m_kib, t, p }
+    }
+
+    /// Memory cost in KiB.
+    pub const fn m_kib(&self) -> u32 {
+        self.m_kib
+    }
+
+    /// Time cost: passes over memory.
+    pub const fn t(&self) -> u32 {
+        self.t
+    }
+
+    /// Parallelism: lanes.
+    pub const fn p(&self) -> u32 {
+        self.p
     }
 
     fn check_ceiling(&self) -> Result<()> {
@@ -261,6 +275,13 @@ impl KeyWrap {
     }
 
     /// Open a password wrap.
+    ///
+    /// The key that comes out is the key this wrap holds, which is not
+    /// necessarily the account's current one: a server can serve an
+    /// outdated wrap. Callers check the wrap's [`KeyWrap::hash`] against the
+    /// account log before opening it (which also spares the device a hostile
+    /// header's Argon2id cost) and the opened key with
+    /// [`RootKey::matches_account_key`].
     ///
     /// Checks, in order: the wrap is a password wrap; its parameters are not
     /// above the ceiling and, unless `policy` says otherwise, not below the

@@ -37,6 +37,12 @@ pub enum WireError {
         /// Field name.
         field: &'static str,
     },
+    /// Fields that are each valid contradict one another.
+    #[error("inconsistent message: {what}")]
+    Inconsistent {
+        /// What disagrees.
+        what: &'static str,
+    },
     /// A field decoded but holds an invalid value (for example, a public key
     /// that is not a valid point).
     #[error("invalid {field}: {source}")]
@@ -57,6 +63,7 @@ impl WireError {
             WireError::UnsupportedVersion { .. } => "unsupported_version",
             WireError::FieldLength { .. } => "field_length",
             WireError::Missing { .. } => "missing",
+            WireError::Inconsistent { .. } => "inconsistent",
             WireError::Invalid { .. } => "invalid",
         }
     }

@@ -664,11 +664,6 @@ fn identities(g: &mut Gen) {
             order8,
             "X25519 key of order 8.",
         ),
-        (
-            "device_keys_x25519_noncanonical_one",
-            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
-            "Non-canonical encoding of u = 1 (p + 1), a low-order point.",
-        ),
     ] {
         g.add(
             name,
@@ -678,6 +673,48 @@ fn identities(g: &mut Gen) {
             comment,
         );
     }
+    let mut top_bit = *good.agreement_key();
+    top_bit[31] |= 0x80;
+    for (name, agreement, comment) in [
+        (
+            "device_keys_x25519_noncanonical_one",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f".to_string(),
+            "u = p + 1: a non-canonical encoding (of a low-order point), refused for its encoding.",
+        ),
+        (
+            "device_keys_x25519_top_bit",
+            h(&top_bit),
+            "Device A's X25519 key with the unused top bit set: the same key for X25519, so refused, or one device would have two ids.",
+        ),
+    ] {
+        g.add(
+            name,
+            "device_public_keys",
+            json!({"signing_key": h(good.signing_key()), "agreement_key": agreement}),
+            Want::Err("invalid_public_key"),
+            comment,
+        );
+    }
+    // y = p + k for the smallest k that is a large-order point: the same key as y = k.
+    let noncanonical_ed = (2u8..19)
+        .find_map(|k| {
+            let mut canonical = [0u8; 32];
+            canonical[0] = k;
+            let mut non = [0xffu8; 32];
+            non[0] = 0xed + k;
+            non[31] = 0x7f;
+            keylink_keys::DevicePublicKeys::from_bytes(canonical, *good.agreement_key())
+                .ok()
+                .map(|_| non)
+        })
+        .unwrap();
+    g.add(
+        "device_keys_ed25519_noncanonical",
+        "device_public_keys",
+        json!({"signing_key": h(&noncanonical_ed), "agreement_key": h(good.agreement_key())}),
+        Want::Err("invalid_public_key"),
+        "Ed25519 key with y ≥ p: a second encoding of a valid key, refused.",
+    );
     g.add("device_keys_ed25519_identity", "device_public_keys",
         json!({"signing_key": "0100000000000000000000000000000000000000000000000000000000000000", "agreement_key": h(good.agreement_key())}),
         Want::Err("invalid_public_key"), "Ed25519 key is the identity point (small order).");
