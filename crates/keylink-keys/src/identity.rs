@@ -205,6 +205,15 @@ impl fmt::Debug for DevicePublicKeys {
     }
 }
 
+/// Check that 32 bytes are an acceptable Ed25519 public key: canonically
+/// encoded and not of small order (the same rule device keys follow).
+///
+/// # Errors
+/// [`Error::InvalidPublicKey`].
+pub fn check_signing_key(public: &[u8; 32]) -> Result<()> {
+    ed25519_public(public).map(|_| ())
+}
+
 /// Verify a signature by any Ed25519 public key (a device's or an epoch's
 /// account key) under `context`.
 ///

@@ -65,7 +65,8 @@ pub mod wrap;
 
 pub use error::{Error, Result};
 pub use identity::{
-    DeviceIdentity, DevicePublicKeys, SIGNATURE_LEN, SignatureContext, verify_with,
+    DeviceIdentity, DevicePublicKeys, SIGNATURE_LEN, SignatureContext, check_signing_key,
+    verify_with,
 };
 pub use ids::{AccountId, DeviceId, Epoch};
 pub use password::Password;

@@ -37,6 +37,20 @@ pub enum WireError {
         /// Field name.
         field: &'static str,
     },
+    /// A repeated field has more elements than the format allows.
+    #[error("field {field} has more than {max} elements")]
+    TooMany {
+        /// Field name.
+        field: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A device name is empty, too long, or holds a control character.
+    #[error("a device name must be 1 to {max} bytes of text without control characters")]
+    BadName {
+        /// The longest name, in bytes.
+        max: usize,
+    },
     /// Fields that are each valid contradict one another.
     #[error("inconsistent message: {what}")]
     Inconsistent {
@@ -63,6 +77,8 @@ impl WireError {
             WireError::UnsupportedVersion { .. } => "unsupported_version",
             WireError::FieldLength { .. } => "field_length",
             WireError::Missing { .. } => "missing",
+            WireError::TooMany { .. } => "too_many",
+            WireError::BadName { .. } => "bad_name",
             WireError::Inconsistent { .. } => "inconsistent",
             WireError::Invalid { .. } => "invalid",
         }

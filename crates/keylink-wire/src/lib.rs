@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod account;
 mod error;
 mod keys;
 

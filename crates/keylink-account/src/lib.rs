@@ -1,0 +1,54 @@
+//! keylink's account log.
+//!
+//! One append-only, hash-chained log per account binds three things: which
+//! devices belong to the account, which root-key epoch is current (with its
+//! account signing key), and the head of every device's backup chain. Every
+//! entry carries two signatures over its exact body bytes: the acting
+//! device's identity key, and the epoch's account signing key (derived from
+//! the root key, so it proves the signer holds the root key).
+//!
+//! What this crate does: verifies logs ([`LogState::verify`],
+//! [`LogState::apply`]), remembers and compares heads ([`Head`],
+//! [`compare_heads`], [`compare_logs`]) to catch rollbacks and forks, checks
+//! that a served key wrap is the current one ([`LogState::check_wrap`]), and
+//! builds the entries a device signs (genesis, add, recover, revoke with
+//! rotation, wrap changes, snapshot heads).
+//!
+//! What it does not do: no I/O, no clock (times are passed in and are only
+//! informational), no storage, no network. It trusts nothing it is given:
+//! not the server's order, not the server's check, not another device's.
+//!
+//! ```
+//! use keylink_account::{LogState, genesis};
+//! use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey};
+//! use keylink_wire::account::DeviceName;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rng = rand::rng();
+//! let account = AccountId::generate(&mut rng);
+//! let phone = DeviceIdentity::generate(&mut rng);
+//! let root = RootKey::generate(Epoch::GENESIS, &mut rng);
+//! let password = Password::new("correct horse battery staple")?;
+//! let wrap = KeyWrap::seal_password(&root, &account, &password, KdfParams::insecure_for_tests(8, 1, 1), &mut rng)?;
+//!
+//! let first = genesis(account, &phone, DeviceName::new("phone")?, &root, &wrap, None, 0);
+//! let mut log = LogState::verify(&[first])?;
+//! let laptop = DeviceIdentity::generate(&mut rng);
+//! let record = keylink_wire::account::DeviceRecord { keys: laptop.public_keys(), name: DeviceName::new("laptop")? };
+//! let add = log.add_device(&phone, &root, record, 1)?;
+//! log.apply(&add)?;
+//! assert_eq!(log.devices().len(), 2);
+//! log.check_wrap(&wrap)?; // the wrap the server serves is the one the log records
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod head;
+pub mod history;
+pub mod ops;
+pub mod state;
+
+pub use error::{Error, Result};
+pub use head::{Head, HeadRelation, compare_heads, compare_logs};
+pub use history::{open_epoch_history, seal_epoch_history};
+pub use ops::{Rotation, RotationWraps, genesis, sign_entry};
+pub use state::{DeviceInfo, HistoryAction, HistoryEvent, Joined, LogState, SnapshotHeadInfo};

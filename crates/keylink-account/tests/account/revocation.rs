@@ -1,0 +1,79 @@
+//! What a revoked device can and cannot do (must-show 2).
+
+use keylink_account::open_epoch_history;
+use keylink_keys::{Epoch, KeyWrap, SealPurpose};
+use keylink_wire::account::Action;
+
+use crate::support::World;
+
+/// Device 1 is revoked. It keeps every key it ever held: its identity and
+/// epoch 0's root key. Given everything the server stores after the
+/// revocation — the log (with the sealed keys and the epoch history) and the
+/// new password wrap — it cannot obtain epoch 1's root key.
+#[test]
+fn a_revoked_device_cannot_derive_the_new_root_key() {
+    let mut w = World::new(21);
+    w.add(0);
+    w.add(0);
+    w.revoke(0, 1);
+    let revoked = &w.devices[1];
+    let old_root = &w.roots[0];
+    let new_root = &w.roots[1];
+    let Action::Rotate {
+        sealed,
+        epoch_history,
+        account_public_key,
+        ..
+    } = &w.log.last().unwrap().body().action
+    else {
+        panic!("last entry is the rotation");
+    };
+    // 1. No sealed box opens for it, for any epoch it might try.
+    assert_eq!(sealed.len(), 2);
+    for s in sealed {
+        for epoch in [Epoch(0), Epoch(1)] {
+            assert!(
+                s.sealed
+                    .open(SealPurpose::RootKey, revoked, &w.account, epoch)
+                    .is_err()
+            );
+        }
+    }
+    // 2. The epoch history does not open under anything it holds.
+    assert!(open_epoch_history(old_root, &w.account, epoch_history).is_err());
+    // 3. What it can derive from the old root key is not the new epoch's key.
+    assert!(!old_root.matches_account_key(&w.account, account_public_key));
+    assert_ne!(
+        old_root.chunk_id_key(&w.account).expose_secret(),
+        new_root.chunk_id_key(&w.account).expose_secret()
+    );
+    // 4. The new password wrap is for epoch 1 and opens only with the
+    //    password, which a device does not store.
+    let wrap: &KeyWrap = w.password_wraps.last().unwrap();
+    assert_eq!(wrap.epoch(), Epoch(1));
+    // 5. The remaining devices do get it, and it is the key the log names.
+    for i in [0usize, 2] {
+        let mine = sealed.iter().find(|s| s.recipient == w.id(i)).unwrap();
+        let key = mine
+            .sealed
+            .open_root_key(&w.devices[i], &w.account, Epoch(1))
+            .unwrap();
+        assert_eq!(key.expose_secret(), new_root.expose_secret());
+        assert!(key.matches_account_key(&w.account, account_public_key));
+    }
+    // 6. And the new epoch's holders can still read the old epoch.
+    let older = open_epoch_history(new_root, &w.account, epoch_history).unwrap();
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].expose_secret(), old_root.expose_secret());
+}
+
+/// It still reads what it could read before: data of epoch 0.
+#[test]
+fn a_revoked_device_keeps_what_it_could_already_read() {
+    let mut w = World::new(22);
+    w.add(0);
+    let before = w.roots[0].device_subkey(&w.account, &w.id(0));
+    w.revoke(0, 1);
+    let still = w.roots[0].device_subkey(&w.account, &w.id(0));
+    assert_eq!(before.expose_secret(), still.expose_secret());
+}
