@@ -11,6 +11,7 @@
 //! with either `expected` (hex strings, or UTF-8 where the field says so) or
 //! `expected_error` (the error's class, see `Error::class`).
 
+pub mod account_eval;
 pub mod keys_eval;
 
 use std::collections::BTreeMap;
@@ -79,6 +80,28 @@ impl Vector {
                 v.len()
             ))
         })
+    }
+
+    /// An input that is a list of hex strings.
+    pub fn hex_list(&self, field: &str) -> Result<Vec<Vec<u8>>, VectorError> {
+        let bad = || {
+            VectorError::Field(format!(
+                "{}: input {field} must be a list of hex strings",
+                self.name
+            ))
+        };
+        self.inputs
+            .get(field)
+            .and_then(|v| v.as_array())
+            .ok_or_else(bad)?
+            .iter()
+            .map(|x| x.as_str().and_then(|s| hex::decode(s).ok()).ok_or_else(bad))
+            .collect()
+    }
+
+    /// Whether an input is present.
+    pub fn has(&self, field: &str) -> bool {
+        self.inputs.contains_key(field)
     }
 
     /// An input as text.
@@ -167,4 +190,85 @@ pub fn det_array<const N: usize>(tag: &str) -> [u8; N] {
     let mut a = [0u8; N];
     a.copy_from_slice(&det_bytes(tag, N));
     a
+}
+
+/// What running a folder of vectors found.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Files read.
+    pub files: usize,
+    /// Success cases whose outputs matched.
+    pub valid: usize,
+    /// Error cases that failed with their expected class.
+    pub invalid: usize,
+    /// Every mismatch, one line each.
+    pub failures: Vec<String>,
+}
+
+/// Run every vector in `tests/vectors/<area>/` through `evaluate` and compare
+/// with what the file expects.
+///
+/// # Errors
+/// If the folder cannot be read.
+pub fn check_dir(
+    area: &str,
+    evaluate: fn(&Vector) -> Result<keys_eval::Outcome, VectorError>,
+) -> Result<Checked, VectorError> {
+    let vectors = load_dir(&vectors_dir(area))?;
+    let mut c = Checked {
+        files: vectors.len(),
+        ..Checked::default()
+    };
+    for (path, v) in &vectors {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if stem != v.name {
+            c.failures.push(format!(
+                "{}: file name and vector name differ",
+                path.display()
+            ));
+        }
+        if v.comment.is_empty() {
+            c.failures.push(format!("{}: no comment", v.name));
+        }
+        let outcome = match evaluate(v) {
+            Ok(o) => o,
+            Err(e) => {
+                c.failures.push(format!("{}: unusable vector: {e}", v.name));
+                continue;
+            }
+        };
+        match (&v.expected, &v.expected_error, outcome) {
+            (Some(expected), None, Ok(got)) => {
+                if expected.is_empty() {
+                    c.failures.push(format!("{}: empty expected", v.name));
+                } else if *expected != got {
+                    c.failures
+                        .push(format!("{}: expected {expected:?}, got {got:?}", v.name));
+                } else {
+                    c.valid += 1;
+                }
+            }
+            (None, Some(class), Err(got)) => {
+                if *class != got {
+                    c.failures
+                        .push(format!("{}: expected error {class}, got {got}", v.name));
+                } else {
+                    c.invalid += 1;
+                }
+            }
+            (Some(_), Some(_), _) | (None, None, _) => {
+                c.failures.push(format!(
+                    "{}: needs exactly one of expected / expected_error",
+                    v.name
+                ));
+            }
+            (_, _, got) => c
+                .failures
+                .push(format!("{}: wrong outcome {got:?}", v.name)),
+        }
+    }
+    Ok(c)
 }

@@ -18,22 +18,26 @@ use keylink_keys::{
     AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RecoveryKey, RootKey,
     SealPurpose, SealedBox, SignatureContext,
 };
-use keylink_tests::keys_eval::evaluate;
+use keylink_tests::keys_eval::Outcome;
+use keylink_tests::{VectorError, account_eval, keys_eval};
+
+mod account;
 use keylink_tests::{Vector, det_array, det_bytes, vectors_dir};
 use serde_json::{Value, json};
 
 /// The outcome a scenario is meant to have.
-enum Want {
+pub(crate) enum Want {
     Ok,
     Err(&'static str),
 }
 
-struct Gen {
+pub(crate) struct Gen {
     vectors: Vec<Vector>,
+    evaluate: fn(&Vector) -> Result<Outcome, VectorError>,
 }
 
 impl Gen {
-    fn add(&mut self, name: &str, kind: &str, inputs: Value, want: Want, comment: &str) {
+    pub(crate) fn add(&mut self, name: &str, kind: &str, inputs: Value, want: Want, comment: &str) {
         let inputs: BTreeMap<String, Value> = serde_json::from_value(inputs).unwrap();
         let mut v = Vector {
             name: name.to_string(),
@@ -43,7 +47,7 @@ impl Gen {
             expected_error: None,
             comment: comment.to_string(),
         };
-        match (evaluate(&v).expect("usable vector"), want) {
+        match ((self.evaluate)(&v).expect("usable vector"), want) {
             (Ok(outputs), Want::Ok) => v.expected = Some(outputs),
             (Err(class), Want::Err(w)) if class == w => v.expected_error = Some(class),
             (got, Want::Ok) => panic!("{name}: wanted success, got {got:?}"),
@@ -53,13 +57,14 @@ impl Gen {
     }
 }
 
-fn h(b: &[u8]) -> String {
+pub(crate) fn h(b: &[u8]) -> String {
     hex::encode(b)
 }
 
 fn main() {
     let mut g = Gen {
         vectors: Vec::new(),
+        evaluate: keys_eval::evaluate,
     };
     let account: [u8; 16] = det_array("account");
     let root: [u8; 32] = det_array("root-key");
@@ -73,8 +78,18 @@ fn main() {
     sealed(&mut g, &account, &root);
     signatures(&mut g);
     normalisation(&mut g);
+    write("keys", &g.vectors);
 
-    let dir = vectors_dir("keys");
+    let mut g = Gen {
+        vectors: Vec::new(),
+        evaluate: account_eval::evaluate,
+    };
+    account::generate(&mut g);
+    write("account", &g.vectors);
+}
+
+fn write(area: &str, vectors: &[Vector]) {
+    let dir = vectors_dir(area);
     std::fs::create_dir_all(&dir).unwrap();
     for old in std::fs::read_dir(&dir).unwrap() {
         let p = old.unwrap().path();
@@ -82,18 +97,17 @@ fn main() {
             std::fs::remove_file(p).unwrap();
         }
     }
-    for v in &g.vectors {
+    for v in vectors {
         let text = serde_json::to_string_pretty(v).unwrap() + "\n";
         std::fs::write(dir.join(format!("{}.json", v.name)), text).unwrap();
     }
-    let invalid = g
-        .vectors
+    let invalid = vectors
         .iter()
         .filter(|v| v.expected_error.is_some())
         .count();
     println!(
         "wrote {} vectors ({invalid} invalid) to {}",
-        g.vectors.len(),
+        vectors.len(),
         dir.display()
     );
 }
