@@ -23,8 +23,6 @@ pub const WRAP_COMMITMENT: &[u8] = b"keylink/v1/wrap-commitment";
 
 /// Hash prefix of a device id: SHA-256(prefix ‖ Ed25519 public ‖ X25519 public).
 pub const DEVICE_ID: &[u8] = b"keylink/v1/device-id";
-/// Prefix of a short, public fingerprint of a secret (for `Debug`).
-pub const FINGERPRINT: &[u8] = b"keylink/v1/fingerprint";
 
 /// HPKE `info` for a root key sealed to a device.
 pub const SEAL_ROOT_KEY: &[u8] = b"keylink/v1/seal/root-key";
@@ -57,7 +55,6 @@ mod tests {
             WRAP_KEY,
             WRAP_COMMITMENT,
             DEVICE_ID,
-            FINGERPRINT,
             SEAL_ROOT_KEY,
             SEAL_EPOCH_HISTORY,
             SIG_LOG_DEVICE,

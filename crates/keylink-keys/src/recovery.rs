@@ -3,8 +3,8 @@
 //! Shown to the user once, as 17 groups of four digits:
 //!
 //! ```text
-//! 0417 2291 8830 5512 0096 7342 1187 6605 3349 2210 9981 4476 0312 8857 1290 6634  4821
-//! └──────────────────────────── 64 random digits ─────────────────────────────┘  check
+//! 0417 2291 8830 5512 0096 7342 1187 6605 3349 2210 9981 4476 0312 8857 1290 6634 ....
+//! └──────────────────────────── 64 random digits ─────────────────────────────┘ check
 //! ```
 //!
 //! 64 uniform digits carry log2(10^64) ≈ 212.6 bits, far above the 128-bit
@@ -18,9 +18,10 @@
 //! ever a multiple of 9929, so every such typo is caught, wherever it is,
 //! check group included. 9929 was chosen among the primes below 10^4 so that
 //! the 68 × 18 possible single-digit changes all leave different remainders:
-//! a single-digit typo is always explained by exactly one position, and the
-//! parser reports its group (unless an adjacent swap in another group would
-//! explain it equally well, when it reports no group rather than a wrong one).
+//! no single-digit typo can be explained by any other single-digit typo or by
+//! a swap in another group, so the parser always reports the group of a
+//! single-digit typo. A swap inside a group is located too; a swap across
+//! two groups is caught but not located.
 //! All of this runs before any key derivation or network request.
 
 use core::fmt;

@@ -88,12 +88,15 @@ impl WrapKind {
 
 /// Argon2id cost parameters, as stored in a password wrap. Built only
 /// through [`KdfParams::new`] (floor and ceiling enforced) or the explicitly
-/// insecure [`KdfParams::insecure_for_tests`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// insecure [`KdfParams::insecure_for_tests`]. Two values are equal when
+/// their stored parameters are (how they were built does not count).
+#[derive(Clone, Copy, Debug)]
 pub struct KdfParams {
     m_kib: u32,
     t: u32,
     p: u32,
+    /// Set only by [`KdfParams::insecure_for_tests`]: sealing skips the floor.
+    insecure: bool,
 }
 
 impl KdfParams {
@@ -102,12 +105,14 @@ impl KdfParams {
         m_kib: 64 * 1024,
         t: 3,
         p: 1,
+        insecure: false,
     };
     /// The parameters a recovery wrap stores (HKDF has none).
     const NONE: KdfParams = KdfParams {
         m_kib: 0,
         t: 0,
         p: 0,
+        insecure: false,
     };
 
     /// Parameters between the floor and the ceiling.
@@ -115,7 +120,12 @@ impl KdfParams {
     /// # Errors
     /// [`Error::ParamsBelowFloor`] or [`Error::ParamsAboveCeiling`].
     pub fn new(m_kib: u32, t: u32, p: u32) -> Result<Self> {
-        let params = KdfParams { m_kib, t, p };
+        let params = KdfParams {
+            m_kib,
+            t,
+            p,
+            insecure: false,
+        };
         params.check_ceiling()?;
         params.check_floor()?;
         Ok(params)
@@ -126,7 +136,12 @@ impl KdfParams {
     /// [`KdfPolicy::insecure_accept_weak`]. Argon2id's own minimums
     /// (t ≥ 1, p ≥ 1, m ≥ 8·p KiB) still apply when it runs.
     pub const fn insecure_for_tests(m_kib: u32, t: u32, p: u32) -> Self {
-        KdfParams { m_kib, t, p }
+        KdfParams {
+            m_kib,
+            t,
+            p,
+            insecure: true,
+        }
     }
 
     /// Memory cost in KiB.
@@ -169,6 +184,14 @@ impl KdfParams {
         Ok(())
     }
 }
+
+impl PartialEq for KdfParams {
+    fn eq(&self, other: &Self) -> bool {
+        (self.m_kib, self.t, self.p) == (other.m_kib, other.t, other.p)
+    }
+}
+
+impl Eq for KdfParams {}
 
 /// What a reader accepts when it opens a password wrap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -246,6 +269,10 @@ impl KeyWrap {
         nonce: [u8; XNONCE_LEN],
     ) -> Result<Self> {
         params.check_ceiling()?;
+        if !params.insecure {
+            // Parameters read from a weak wrap are not a way around the floor.
+            params.check_floor()?;
+        }
         let kek = argon2id(password, &salt, params)?;
         Self::seal_under_kek(WrapKind::Password, root, account, params, salt, nonce, &kek)
     }
@@ -352,6 +379,7 @@ impl KeyWrap {
             m_kib: u32::from_be_bytes(r.array()?),
             t: u32::from_be_bytes(r.array()?),
             p: u32::from_be_bytes(r.array()?),
+            insecure: false,
         };
         match kind {
             WrapKind::Password => params.check_ceiling()?,

@@ -40,8 +40,6 @@ pub use keys::{KeyWraps, SealedRootKey};
 
 /// The protobuf format version every top-level message carries.
 pub const WIRE_VERSION: u32 = 1;
-/// The largest message this crate decodes (4 MiB), checked before decoding.
-pub const MAX_MESSAGE_LEN: usize = 4 << 20;
 
 /// A domain type with a wire encoding.
 pub trait Wire: Sized {

@@ -215,3 +215,17 @@ fn unknown_version_and_trailing_bytes_are_their_own_errors() {
         assert_eq!(err.class(), "truncated", "length {len}");
     }
 }
+
+/// Parameters read back from a weak wrap do not carry the "insecure" mark:
+/// sealing with them is refused, so the floor cannot be bypassed that way.
+#[test]
+fn weak_params_from_a_parsed_wrap_cannot_seal() {
+    let password = Password::new("parsed params").unwrap();
+    let (root, wrap) = password_wrap(6, &password);
+    let parsed = KeyWrap::from_bytes(&wrap.to_bytes()).unwrap();
+    assert_eq!(parsed.params(), TINY);
+    let mut r = rng(6);
+    let err = KeyWrap::seal_password(&root, wrap.account(), &password, parsed.params(), &mut r)
+        .unwrap_err();
+    assert_eq!(err.class(), "params_below_floor");
+}
