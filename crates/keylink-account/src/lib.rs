@@ -50,5 +50,5 @@ pub mod state;
 pub use error::{Error, Result};
 pub use head::{Head, HeadRelation, compare_heads, compare_logs};
 pub use history::{open_epoch_history, seal_epoch_history};
-pub use ops::{Rotation, RotationWraps, genesis, sign_entry};
+pub use ops::{Rotation, RotationWraps, genesis, open_rotation, sign_entry};
 pub use state::{DeviceInfo, HistoryAction, HistoryEvent, Joined, LogState, SnapshotHeadInfo};

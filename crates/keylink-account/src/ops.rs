@@ -316,3 +316,36 @@ impl LogState {
         })
     }
 }
+
+/// Take this device's new root key out of a verified `Rotate` entry: open
+/// the box sealed to it and check that the key is the one whose account key
+/// the entry records (HPKE authenticates no sender, so this check is what
+/// ties the key to the log).
+///
+/// # Errors
+/// [`Error::NotCurrent`] if the entry is not a rotation or seals nothing to
+/// this device; [`Error::Keys`] if the box does not open;
+/// [`Error::RootKeyMismatch`] if the key is not the epoch's.
+pub fn open_rotation(entry: &SignedEntry, identity: &DeviceIdentity) -> Result<RootKey> {
+    let body = entry.body();
+    let me = identity.device_id();
+    let Action::Rotate {
+        sealed,
+        account_public_key,
+        ..
+    } = &body.action
+    else {
+        return Err(Error::NotCurrent { device: me });
+    };
+    let mine = sealed
+        .iter()
+        .find(|s| s.recipient == me)
+        .ok_or(Error::NotCurrent { device: me })?;
+    let root = mine
+        .sealed
+        .open_root_key(identity, &body.account, body.epoch)?;
+    if !root.matches_account_key(&body.account, account_public_key) {
+        return Err(Error::RootKeyMismatch { epoch: body.epoch });
+    }
+    Ok(root)
+}

@@ -1,6 +1,6 @@
 //! What a revoked device can and cannot do (must-show 2).
 
-use keylink_account::open_epoch_history;
+use keylink_account::{open_epoch_history, open_rotation, sign_entry};
 use keylink_keys::{Epoch, KeyWrap, SealPurpose};
 use keylink_wire::account::Action;
 
@@ -76,4 +76,40 @@ fn a_revoked_device_keeps_what_it_could_already_read() {
     w.revoke(0, 1);
     let still = w.roots[0].device_subkey(&w.account, &w.id(0));
     assert_eq!(before.expose_secret(), still.expose_secret());
+}
+
+/// A remaining device takes its new key out of the rotation through the
+/// checked path; the revoked device cannot; and a rotation whose sealed key
+/// is not the key its account key names is refused.
+#[test]
+fn open_rotation_checks_the_key_against_the_log() {
+    let mut w = World::new(23);
+    w.add(0);
+    w.add(0);
+    w.revoke(0, 1);
+    let rotate = w.log.last().unwrap().clone();
+    let key = open_rotation(&rotate, &w.devices[2]).unwrap();
+    assert_eq!(key.expose_secret(), w.roots[1].expose_secret());
+    assert_eq!(
+        open_rotation(&rotate, &w.devices[1]).unwrap_err().class(),
+        "not_current"
+    );
+    // A rotating device that seals a different key than the one it signs
+    // with: the recipient notices.
+    let mut body = rotate.body().clone();
+    let Action::Rotate { sealed, .. } = &mut body.action else {
+        panic!()
+    };
+    let other = keylink_keys::RootKey::generate(Epoch(1), &mut w.rng);
+    let me = w.devices[2].public_keys();
+    for s in sealed.iter_mut().filter(|s| s.recipient == me.device_id()) {
+        s.sealed =
+            keylink_keys::SealedBox::seal_root_key(&other, &me, &w.account, &mut w.rng).unwrap();
+    }
+    let forged = sign_entry(body, &w.devices[0], &w.roots[1]);
+    assert_eq!(
+        open_rotation(&forged, &w.devices[2]).unwrap_err().class(),
+        "root_key_mismatch"
+    );
+    assert!(open_rotation(&w.log[1], &w.devices[2]).is_err());
 }
