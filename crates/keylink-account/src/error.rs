@@ -168,15 +168,16 @@ pub enum Error {
         /// The one in the entry.
         got: u64,
     },
-    /// The log is shorter than, or as old as but different from, the head
-    /// this device already verified: a rollback.
+    /// The log ends before the head this device already verified: a
+    /// rollback. (A log that reaches that entry with a different hash is a
+    /// [`Error::Fork`].)
     #[error(
         "the server's account log ends at entry {got}, before entry {trusted} that this device already verified: rollback"
     )]
     Rollback {
         /// Sequence of the head this device trusts.
         trusted: u64,
-        /// Last sequence of the offered log (`None` = empty).
+        /// Last sequence of the offered log.
         got: u64,
     },
     /// Two logs share a prefix and then differ: a fork.
@@ -217,6 +218,13 @@ pub enum Error {
         /// The device.
         device: DeviceId,
     },
+    /// A rotation reuses an earlier epoch's account key (and so, in
+    /// practice, its root key), which revoked devices may hold.
+    #[error("entry {sequence}: the rotation reuses an earlier epoch's account key")]
+    ReusedAccountKey {
+        /// The entry's sequence number.
+        sequence: u64,
+    },
     /// A stored head does not parse.
     #[error("malformed remembered head")]
     MalformedHead,
@@ -254,6 +262,7 @@ impl Error {
             Error::WrapPending { .. } => "wrap_pending",
             Error::RootKeyMismatch { .. } => "root_key_mismatch",
             Error::NotCurrent { .. } => "not_current",
+            Error::ReusedAccountKey { .. } => "reused_account_key",
             Error::MalformedHead => "malformed_head",
         }
     }

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 /// The epoch-history format version.
 pub const HISTORY_VERSION: u8 = 1;
 /// Associated-data label of an epoch history.
-pub const HISTORY_AAD_LABEL: &[u8] = b"keylink/v1/epoch-history";
+pub const HISTORY_AAD_LABEL: &[u8] = keylink_keys::labels::EPOCH_HISTORY_AAD;
 /// Bytes per record: epoch ‖ root key.
 const RECORD_LEN: usize = 8 + 32;
 /// Most epochs a history may hold (bounded by the entry size limit).

@@ -317,26 +317,34 @@ impl LogState {
     }
 }
 
-/// Take this device's new root key out of a verified `Rotate` entry: open
-/// the box sealed to it and check that the key is the one whose account key
-/// the entry records (HPKE authenticates no sender, so this check is what
-/// ties the key to the log).
+/// Take this device's new root key out of a `Rotate` entry of the verified
+/// log `state`: the entry must be the one `state` holds at its sequence, the
+/// box sealed to this device must open, and the key inside must be the one
+/// whose account key the log records for that epoch (HPKE authenticates no
+/// sender, so this check is what ties the key to the log).
 ///
 /// # Errors
 /// [`Error::NotCurrent`] if the entry is not a rotation or seals nothing to
-/// this device; [`Error::Keys`] if the box does not open;
-/// [`Error::RootKeyMismatch`] if the key is not the epoch's.
-pub fn open_rotation(entry: &SignedEntry, identity: &DeviceIdentity) -> Result<RootKey> {
+/// this device; [`Error::Fork`] if the entry is not part of `state`;
+/// [`Error::Keys`] if the box does not open; [`Error::RootKeyMismatch`] if
+/// the key is not the epoch's.
+pub fn open_rotation(
+    state: &LogState,
+    entry: &SignedEntry,
+    identity: &DeviceIdentity,
+) -> Result<RootKey> {
     let body = entry.body();
     let me = identity.device_id();
-    let Action::Rotate {
-        sealed,
-        account_public_key,
-        ..
-    } = &body.action
-    else {
+    let Action::Rotate { sealed, .. } = &body.action else {
         return Err(Error::NotCurrent { device: me });
     };
+    state.check_contains(&crate::head::Head {
+        sequence: body.sequence,
+        hash: entry.hash(),
+    })?;
+    let expected = state
+        .account_key(body.epoch)
+        .ok_or(Error::RootKeyMismatch { epoch: body.epoch })?;
     let mine = sealed
         .iter()
         .find(|s| s.recipient == me)
@@ -344,7 +352,7 @@ pub fn open_rotation(entry: &SignedEntry, identity: &DeviceIdentity) -> Result<R
     let root = mine
         .sealed
         .open_root_key(identity, &body.account, body.epoch)?;
-    if !root.matches_account_key(&body.account, account_public_key) {
+    if !root.matches_account_key(&body.account, &expected) {
         return Err(Error::RootKeyMismatch { epoch: body.epoch });
     }
     Ok(root)

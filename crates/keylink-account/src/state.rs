@@ -452,7 +452,14 @@ impl LogState {
                 }
                 Ok(())
             }
-            Action::Rotate { sealed, .. } => {
+            Action::Rotate {
+                sealed,
+                account_public_key,
+                ..
+            } => {
+                if self.account_keys.contains(account_public_key) {
+                    return Err(Error::ReusedAccountKey { sequence });
+                }
                 let mut seen = BTreeMap::new();
                 for s in sealed {
                     if !self.devices.contains_key(&s.recipient) {

@@ -24,6 +24,11 @@ pub const WRAP_COMMITMENT: &[u8] = b"keylink/v1/wrap-commitment";
 /// Hash prefix of a device id: SHA-256(prefix ‖ Ed25519 public ‖ X25519 public).
 pub const DEVICE_ID: &[u8] = b"keylink/v1/device-id";
 
+/// Hash prefix of an account-log entry: SHA-256(prefix ‖ body bytes).
+pub const LOG_ENTRY_HASH: &[u8] = b"keylink/v1/log-entry";
+/// Associated-data prefix of an encrypted epoch history.
+pub const EPOCH_HISTORY_AAD: &[u8] = b"keylink/v1/aad/epoch-history";
+
 /// HPKE `info` for a root key sealed to a device.
 pub const SEAL_ROOT_KEY: &[u8] = b"keylink/v1/seal/root-key";
 /// HPKE `info` for an epoch-history bundle sealed to a device.
@@ -55,6 +60,8 @@ mod tests {
             WRAP_KEY,
             WRAP_COMMITMENT,
             DEVICE_ID,
+            LOG_ENTRY_HASH,
+            EPOCH_HISTORY_AAD,
             SEAL_ROOT_KEY,
             SEAL_EPOCH_HISTORY,
             SIG_LOG_DEVICE,

@@ -23,7 +23,7 @@ pub const MAX_EPOCH_HISTORY_LEN: usize = 192 << 10;
 /// Length of a hash in the log.
 pub const HASH_LEN: usize = 32;
 /// Domain-separation prefix of an entry hash: SHA-256(prefix ‖ body bytes).
-pub const ENTRY_HASH_LABEL: &[u8] = b"keylink/v1/log-entry";
+pub const ENTRY_HASH_LABEL: &[u8] = keylink_keys::labels::LOG_ENTRY_HASH;
 
 /// A 32-byte SHA-256 value.
 pub type Hash = [u8; HASH_LEN];

@@ -79,26 +79,39 @@ fn a_revoked_device_keeps_what_it_could_already_read() {
 }
 
 /// A remaining device takes its new key out of the rotation through the
-/// checked path; the revoked device cannot; and a rotation whose sealed key
-/// is not the key its account key names is refused.
+/// checked path; the revoked device cannot; an entry that is not the one
+/// the verified log holds is refused; and a rotation whose sealed key is not
+/// the key its account key names is caught by the recipient.
 #[test]
 fn open_rotation_checks_the_key_against_the_log() {
     let mut w = World::new(23);
     w.add(0);
     w.add(0);
+    let before = w.state.clone();
     w.revoke(0, 1);
     let rotate = w.log.last().unwrap().clone();
-    let key = open_rotation(&rotate, &w.devices[2]).unwrap();
+    let key = open_rotation(&w.state, &rotate, &w.devices[2]).unwrap();
     assert_eq!(key.expose_secret(), w.roots[1].expose_secret());
     assert_eq!(
-        open_rotation(&rotate, &w.devices[1]).unwrap_err().class(),
+        open_rotation(&w.state, &rotate, &w.devices[1])
+            .unwrap_err()
+            .class(),
         "not_current"
     );
-    // A rotating device that seals a different key than the one it signs
-    // with: the recipient notices.
+    assert_eq!(
+        open_rotation(&w.state, &w.log[1], &w.devices[2])
+            .unwrap_err()
+            .class(),
+        "not_current"
+    );
+
+    // The rotating device seals device 2 a different key than the one it
+    // signs with. The log verifies (nobody else can open the box), but the
+    // recipient notices.
+    let remove = w.log[w.log.len() - 2].clone();
     let mut body = rotate.body().clone();
     let Action::Rotate { sealed, .. } = &mut body.action else {
-        panic!()
+        panic!("a rotation")
     };
     let other = keylink_keys::RootKey::generate(Epoch(1), &mut w.rng);
     let me = w.devices[2].public_keys();
@@ -107,9 +120,55 @@ fn open_rotation_checks_the_key_against_the_log() {
             keylink_keys::SealedBox::seal_root_key(&other, &me, &w.account, &mut w.rng).unwrap();
     }
     let forged = sign_entry(body, &w.devices[0], &w.roots[1]);
+    // Against the honest log, the forged entry is not the one it holds.
     assert_eq!(
-        open_rotation(&forged, &w.devices[2]).unwrap_err().class(),
+        open_rotation(&w.state, &forged, &w.devices[2])
+            .unwrap_err()
+            .class(),
+        "fork"
+    );
+    let mut lied_to = before;
+    lied_to.apply(&remove).unwrap();
+    lied_to.apply(&forged).unwrap();
+    assert_eq!(
+        open_rotation(&lied_to, &forged, &w.devices[2])
+            .unwrap_err()
+            .class(),
         "root_key_mismatch"
     );
-    assert!(open_rotation(&w.log[1], &w.devices[2]).is_err());
+    assert!(open_rotation(&lied_to, &forged, &w.devices[0]).is_ok());
+}
+
+/// A rotation may not bring back an earlier epoch's key.
+#[test]
+fn a_rotation_cannot_reuse_an_old_epoch_key() {
+    let mut w = World::new(24);
+    w.add(0);
+    let rotation = w
+        .state
+        .rotate(
+            &w.devices[0],
+            w.roots.last().unwrap(),
+            &[],
+            keylink_account::RotationWraps {
+                password: None,
+                recovery: None,
+            },
+            0,
+            &mut w.rng,
+        )
+        .unwrap();
+    let mut body = rotation.entries[0].body().clone();
+    let Action::Rotate {
+        account_public_key, ..
+    } = &mut body.action
+    else {
+        panic!("a rotation")
+    };
+    *account_public_key = w.roots[0].account_signing_key(&w.account).public_key();
+    let reused = sign_entry(body, &w.devices[0], &w.roots[0]);
+    assert_eq!(
+        w.state.clone().apply(&reused).unwrap_err().class(),
+        "reused_account_key"
+    );
 }
