@@ -747,11 +747,22 @@ fn invalid(g: &mut Gen, a: &Acc, c: &Acc) {
     );
 
     let mut body = rotation.entries[0].body().clone();
-    let Action::Rotate { account_public_key, .. } = &mut body.action else { unreachable!() };
+    let Action::Rotate {
+        account_public_key, ..
+    } = &mut body.action
+    else {
+        unreachable!()
+    };
     *account_public_key = r.root().account_signing_key(&r.account).public_key();
     let mut log = r.log.clone();
     log.push(sign_entry(body, &r.devices[0], r.root()));
-    bad(g, "log_rotation_reuses_old_key", log, "reused_account_key", "The rotation names epoch 0's account key again: the revoked device would still hold the key.");
+    bad(
+        g,
+        "log_rotation_reuses_old_key",
+        log,
+        "reused_account_key",
+        "The rotation names epoch 0's account key again: the revoked device would still hold the key.",
+    );
 
     // Wire.
     let mut raw = entries(&a.log);
