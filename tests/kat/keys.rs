@@ -3,27 +3,11 @@
 //! must fail with exactly its expected error class.
 
 use keylink_tests::keys_eval::evaluate;
-use keylink_tests::{check_dir, load_dir, vectors_dir};
+use keylink_tests::{assert_vectors, load_dir, vectors_dir};
 
 #[test]
 fn key_vectors() {
-    let c = check_dir("keys", evaluate).expect("vectors load");
-    println!(
-        "key vectors: {} files, {} valid and {} invalid cases checked",
-        c.files, c.valid, c.invalid
-    );
-    assert!(
-        c.failures.is_empty(),
-        "{} failures:\n{}",
-        c.failures.len(),
-        c.failures.join("\n")
-    );
-    assert!(c.files >= 40, "at least 40 key vectors are required");
-    assert!(
-        c.invalid >= 15,
-        "at least 15 invalid key vectors are required"
-    );
-    assert_eq!(c.valid + c.invalid, c.files);
+    assert_vectors("keys", evaluate, 40, 15);
 }
 
 /// Every kind the evaluator knows has at least one vector.

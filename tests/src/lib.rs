@@ -272,3 +272,38 @@ pub fn check_dir(
     }
     Ok(c)
 }
+
+/// Check a folder of vectors, print its counts, and fail the calling test on
+/// any mismatch or if there are fewer files or error cases than required.
+/// A test helper: failing by panic is its purpose.
+#[allow(clippy::panic)]
+pub fn assert_vectors(
+    area: &str,
+    evaluate: fn(&Vector) -> Result<keys_eval::Outcome, VectorError>,
+    min_files: usize,
+    min_invalid: usize,
+) {
+    let c = match check_dir(area, evaluate) {
+        Ok(c) => c,
+        Err(e) => panic!("{area} vectors do not load: {e}"),
+    };
+    println!(
+        "{area} vectors: {} files, {} valid and {} invalid cases checked",
+        c.files, c.valid, c.invalid
+    );
+    assert!(
+        c.failures.is_empty(),
+        "{} failures:\n{}",
+        c.failures.len(),
+        c.failures.join("\n")
+    );
+    assert!(
+        c.files >= min_files,
+        "at least {min_files} {area} vectors are required"
+    );
+    assert!(
+        c.invalid >= min_invalid,
+        "at least {min_invalid} invalid {area} vectors are required"
+    );
+    assert_eq!(c.valid + c.invalid, c.files);
+}

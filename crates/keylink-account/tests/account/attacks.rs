@@ -24,18 +24,6 @@ fn forge(w: &World, body: EntryBody, actor: &DeviceIdentity) -> SignedEntry {
     sign_entry(body, actor, w.root())
 }
 
-fn next_body(w: &World, actor: &DeviceIdentity, action: Action) -> EntryBody {
-    EntryBody {
-        account: w.account,
-        sequence: w.state.next_sequence(),
-        prev_hash: w.state.head().hash,
-        epoch: w.state.epoch(),
-        timestamp_ms: w.now_ms,
-        actor: actor.device_id(),
-        action,
-    }
-}
-
 #[test]
 fn entry_signed_by_a_device_not_in_the_list() {
     let mut w = World::new(1);
@@ -43,8 +31,7 @@ fn entry_signed_by_a_device_not_in_the_list() {
     let newcomer = DeviceIdentity::generate(&mut w.rng);
     // The stranger even holds the root key (so the account signature is
     // valid): it is still not a device of the account.
-    let body = next_body(
-        &w,
+    let body = w.next_body(
         &stranger,
         Action::AddDevice {
             device: record(&newcomer, "ghost"),
@@ -59,8 +46,7 @@ fn entry_signed_by_a_device_not_in_the_list() {
 fn entry_signed_by_a_revoked_device() {
     let w = with_revoked();
     let revoked = &w.devices[1];
-    let body = next_body(
-        &w,
+    let body = w.next_body(
         revoked,
         Action::PasswordChanged {
             password_wrap_hash: [7; 32],
@@ -199,8 +185,7 @@ fn an_entry_of_one_action_presented_as_another() {
     let mut w = World::new(5);
     w.add(0);
     let wrap_hash = [9u8; 32];
-    let body = next_body(
-        &w,
+    let body = w.next_body(
         &w.devices[1],
         Action::PasswordChanged {
             password_wrap_hash: wrap_hash,
@@ -241,7 +226,7 @@ fn a_removal_not_followed_by_a_rotation() {
     w.add(0);
     let remove = forge(
         &w,
-        next_body(&w, &w.devices[0], Action::RemoveDevice { device: w.id(2) }),
+        w.next_body(&w.devices[0], Action::RemoveDevice { device: w.id(2) }),
         &w.devices[0],
     );
     w.push(remove);
@@ -275,7 +260,7 @@ fn a_root_key_sealed_to_a_device_that_is_not_current() {
     w.add(0);
     let remove = forge(
         &w,
-        next_body(&w, &w.devices[0], Action::RemoveDevice { device: w.id(2) }),
+        w.next_body(&w.devices[0], Action::RemoveDevice { device: w.id(2) }),
         &w.devices[0],
     );
     w.push(remove);

@@ -78,8 +78,7 @@ fn mutations(w: &mut World) -> Result<(), TestCaseError> {
         .collect();
     if let Some(&r) = revoked.first() {
         let by = w.current()[0];
-        let body = next_body(
-            w,
+        let body = w.next_body(
             &w.devices[r],
             Action::PasswordChanged {
                 password_wrap_hash: [1; 32],
@@ -104,8 +103,7 @@ fn mutations(w: &mut World) -> Result<(), TestCaseError> {
         let c = w.current();
         let (by, target) = (c[0], c[1]);
         let remove = sign_entry(
-            next_body(
-                w,
+            w.next_body(
                 &w.devices[by],
                 Action::RemoveDevice {
                     device: w.id(target),
@@ -120,8 +118,7 @@ fn mutations(w: &mut World) -> Result<(), TestCaseError> {
         let body = EntryBody {
             sequence: after.next_sequence(),
             prev_hash: after.head().hash,
-            ..next_body(
-                w,
+            ..w.next_body(
                 &w.devices[by],
                 Action::AddDevice {
                     device: record(&newcomer, "early"),
@@ -140,16 +137,4 @@ fn mutations(w: &mut World) -> Result<(), TestCaseError> {
         .check_wrap(w.password_wraps.last().unwrap())
         .unwrap();
     Ok(())
-}
-
-fn next_body(w: &World, actor: &DeviceIdentity, action: Action) -> EntryBody {
-    EntryBody {
-        account: w.account,
-        sequence: w.state.next_sequence(),
-        prev_hash: w.state.head().hash,
-        epoch: w.state.epoch(),
-        timestamp_ms: w.now_ms,
-        actor: actor.device_id(),
-        action,
-    }
 }

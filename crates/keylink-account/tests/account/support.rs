@@ -5,7 +5,7 @@ use keylink_account::{LogState, RotationWraps};
 use keylink_keys::{
     AccountId, DeviceId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey,
 };
-use keylink_wire::account::{DeviceName, DeviceRecord, SignedEntry};
+use keylink_wire::account::{Action, DeviceName, DeviceRecord, EntryBody, SignedEntry};
 use rand::rngs::ChaCha20Rng;
 use rand::{RngExt, SeedableRng};
 
@@ -83,6 +83,19 @@ impl World {
     pub fn pick_current(&mut self) -> usize {
         let c = self.current();
         c[self.rng.random_range(0..c.len())]
+    }
+
+    /// The body the next entry by `actor` would have.
+    pub fn next_body(&self, actor: &DeviceIdentity, action: Action) -> EntryBody {
+        EntryBody {
+            account: self.account,
+            sequence: self.state.next_sequence(),
+            prev_hash: self.state.head().hash,
+            epoch: self.state.epoch(),
+            timestamp_ms: self.now_ms,
+            actor: actor.device_id(),
+            action,
+        }
     }
 
     pub fn push(&mut self, e: SignedEntry) {

@@ -1,12 +1,13 @@
-//! Regenerates `tests/vectors/keys/*.json`.
+//! Regenerates `tests/vectors/keys/*.json` and `tests/vectors/account/*.json`.
 //!
-//! Inputs come from [`det_bytes`] (SHA-256 of a tag), so every vector can be
-//! rebuilt from this file alone; outputs come from running the
-//! implementation once through [`evaluate`], and each scenario states the
-//! outcome it is meant to have, so a generator run that would commit a
-//! surprising result stops instead. Run it only when a format deliberately
-//! changes: `cargo run -p keylink-tests --bin gen-vectors`. The `kat` test
-//! then holds the implementation to the committed files.
+//! Inputs come from [`det_bytes`] (SHA-256 of a tag) or a seeded RNG, so
+//! every vector can be rebuilt from this code alone; outputs come from
+//! running the implementation once through the evaluators in
+//! [`keylink_tests::keys_eval`] and [`keylink_tests::account_eval`], and each
+//! scenario states the outcome it is meant to have, so a generator run that
+//! would commit a surprising result stops instead. Run it only when a format
+//! deliberately changes: `cargo run -p keylink-tests --bin gen-vectors`. The
+//! `kat` test then holds the implementation to the committed files.
 
 // A developer tool over our own inputs: failing loudly is the point.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
