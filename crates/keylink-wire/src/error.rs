@@ -51,6 +51,10 @@ pub enum WireError {
         /// The longest name, in bytes.
         max: usize,
     },
+    /// A path is empty, too long, absolute, or has an empty, `.`, `..` or
+    /// NUL-containing component.
+    #[error("unsafe or malformed path in a manifest")]
+    BadPath,
     /// Fields that are each valid contradict one another.
     #[error("inconsistent message: {what}")]
     Inconsistent {
@@ -79,6 +83,7 @@ impl WireError {
             WireError::Missing { .. } => "missing",
             WireError::TooMany { .. } => "too_many",
             WireError::BadName { .. } => "bad_name",
+            WireError::BadPath => "bad_path",
             WireError::Inconsistent { .. } => "inconsistent",
             WireError::Invalid { .. } => "invalid",
         }

@@ -27,6 +27,7 @@
 //! ```
 
 pub mod account;
+pub mod backup;
 mod error;
 mod keys;
 
