@@ -29,6 +29,19 @@ pub const LOG_ENTRY_HASH: &[u8] = b"keylink/v1/log-entry";
 /// Associated-data prefix of an encrypted epoch history.
 pub const EPOCH_HISTORY_AAD: &[u8] = b"keylink/v1/aad/epoch-history";
 
+/// Associated-data prefix of a sealed backup chunk.
+pub const CHUNK_AAD: &[u8] = b"keylink/v1/aad/chunk";
+/// Associated-data prefix of a sealed manifest root.
+pub const MANIFEST_AAD: &[u8] = b"keylink/v1/aad/manifest";
+/// Associated-data prefix of a sealed manifest page.
+pub const PAGE_AAD: &[u8] = b"keylink/v1/aad/page";
+/// Hash prefix of a manifest object: what the account log's snapshot head names.
+pub const MANIFEST_HASH: &[u8] = b"keylink/v1/manifest-hash";
+/// Hash prefix of a snapshot id: SHA-256(prefix ‖ account ‖ device ‖ sequence).
+pub const SNAPSHOT_ID: &[u8] = b"keylink/v1/snapshot-id";
+/// BLAKE3 derive-key context of the whole-file content key, from the chunk-id key.
+pub const FILE_CONTENT_KEY: &[u8] = b"keylink/v1/file-content-key";
+
 /// HPKE `info` for a root key sealed to a device.
 pub const SEAL_ROOT_KEY: &[u8] = b"keylink/v1/seal/root-key";
 /// HPKE `info` for an epoch-history bundle sealed to a device.
@@ -62,6 +75,12 @@ mod tests {
             DEVICE_ID,
             LOG_ENTRY_HASH,
             EPOCH_HISTORY_AAD,
+            CHUNK_AAD,
+            MANIFEST_AAD,
+            PAGE_AAD,
+            MANIFEST_HASH,
+            SNAPSHOT_ID,
+            FILE_CONTENT_KEY,
             SEAL_ROOT_KEY,
             SEAL_EPOCH_HISTORY,
             SIG_LOG_DEVICE,

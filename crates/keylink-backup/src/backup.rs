@@ -1,0 +1,460 @@
+//! Writing a snapshot: walk, chunk, hash, deduplicate, seal, upload, then
+//! seal and sign the paged manifest.
+//!
+//! Memory stays bounded: one chunk (at most 1 MiB) and one manifest page (at
+//! most 4,096 entries) at a time, plus a bounded cache of chunk ids already
+//! known to be stored. An interrupted backup resumes by running again:
+//! chunks already uploaded are found and not sent twice.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+
+use keylink_keys::{AccountId, ChunkIdKey, DeviceId, DeviceIdentity, DeviceSubkey, RootKey};
+use keylink_store::{Put, Store};
+use keylink_wire::Wire;
+use keylink_wire::account::Hash;
+use keylink_wire::backup::{
+    ChunkRef, EntryKind, FileEntry, MAX_PAGE_ENTRIES, ManifestPage, ManifestRoot, PageRef, RelPath,
+};
+use rand_core::CryptoRng;
+
+use crate::chunker::chunks;
+use crate::error::{Error, Result};
+use crate::format::{self, ChunkContext, ManifestHeader};
+use crate::keys::{chunk_key, chunk_prefix, manifest_key, page_key};
+
+/// Most chunk ids remembered between store lookups (about 3 MiB).
+const SEEN_CACHE: usize = 64 * 1024;
+/// Chunk references per file that still fit a page (8 MiB / ~60 bytes).
+const MAX_FILE_CHUNKS: usize = 120_000;
+
+/// What a finished backup produced: what the device publishes as its
+/// snapshot head in the account log, and what it cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupOutcome {
+    /// The snapshot's id.
+    pub snapshot_id: Hash,
+    /// Its sequence in the device's chain.
+    pub sequence: u64,
+    /// The manifest hash the log must record.
+    pub manifest_hash: Hash,
+    /// What was done.
+    pub stats: BackupStats,
+}
+
+/// Counts of one backup.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackupStats {
+    /// Entries (files, directories, symlinks).
+    pub entries: u64,
+    /// Bytes of file content read.
+    pub bytes_read: u64,
+    /// Chunks sealed and uploaded by this backup.
+    pub chunks_uploaded: u64,
+    /// Chunks found already stored (by any device) and referenced.
+    pub chunks_reused: u64,
+    /// Bytes of sealed chunk objects uploaded.
+    pub chunk_bytes_uploaded: u64,
+    /// Bytes of manifest objects (root and pages) uploaded.
+    pub manifest_bytes_uploaded: u64,
+}
+
+/// A snapshot being written. Add entries, then [`SnapshotWriter::finish`].
+pub struct SnapshotWriter<'a, S: Store + ?Sized> {
+    store: &'a S,
+    identity: &'a DeviceIdentity,
+    header: ManifestHeader,
+    parent: Option<Hash>,
+    subkey: DeviceSubkey,
+    id_key: ChunkIdKey,
+    page: ManifestPage,
+    page_bytes: usize,
+    pages: Vec<PageRef>,
+    total_bytes: u64,
+    seen: HashMap<Hash, DeviceId>,
+    stats: BackupStats,
+}
+
+impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
+    /// Start snapshot `sequence` of `identity`'s chain in `root`'s epoch.
+    pub fn new(
+        store: &'a S,
+        account: AccountId,
+        root: &RootKey,
+        identity: &'a DeviceIdentity,
+        sequence: u64,
+        parent: Option<Hash>,
+    ) -> Self {
+        let device = identity.device_id();
+        Self {
+            store,
+            identity,
+            header: ManifestHeader {
+                account,
+                epoch: root.epoch(),
+                device,
+                sequence,
+            },
+            parent,
+            subkey: root.device_subkey(&account, &device),
+            id_key: root.chunk_id_key(&account),
+            page: ManifestPage::default(),
+            page_bytes: 0,
+            pages: Vec::new(),
+            total_bytes: 0,
+            seen: HashMap::new(),
+            stats: BackupStats::default(),
+        }
+    }
+
+    /// Record a directory.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when a full page cannot be uploaded.
+    pub fn add_dir(&mut self, path: RelPath, meta: Meta, rng: &mut impl CryptoRng) -> Result<()> {
+        self.push(
+            FileEntry {
+                path,
+                kind: EntryKind::Dir,
+                mode: meta.mode,
+                size: 0,
+                mtime_s: meta.mtime_s,
+                mtime_ns: meta.mtime_ns,
+                chunks: Vec::new(),
+                symlink_target: Vec::new(),
+                content_hash: None,
+            },
+            rng,
+        )
+    }
+
+    /// Record a symlink (its target only; it is never followed).
+    ///
+    /// # Errors
+    /// [`Error::Malformed`] for an empty or NUL-containing target;
+    /// [`Error::Store`].
+    pub fn add_symlink(
+        &mut self,
+        path: RelPath,
+        target: Vec<u8>,
+        meta: Meta,
+        rng: &mut impl CryptoRng,
+    ) -> Result<()> {
+        if target.is_empty()
+            || target.contains(&0)
+            || target.len() > keylink_wire::backup::MAX_PATH_LEN
+        {
+            return Err(Error::Malformed {
+                what: "symlink target",
+            });
+        }
+        self.push(
+            FileEntry {
+                path,
+                kind: EntryKind::Symlink,
+                mode: 0,
+                size: 0,
+                mtime_s: meta.mtime_s,
+                mtime_ns: meta.mtime_ns,
+                chunks: Vec::new(),
+                symlink_target: target,
+                content_hash: None,
+            },
+            rng,
+        )
+    }
+
+    /// Chunk, deduplicate, seal and upload a file's content, then record it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] reading it; [`Error::Store`] uploading;
+    /// [`Error::FileTooLarge`].
+    pub fn add_file(
+        &mut self,
+        path: RelPath,
+        reader: impl Read,
+        meta: Meta,
+        rng: &mut impl CryptoRng,
+    ) -> Result<()> {
+        let mut refs = Vec::new();
+        let mut size = 0u64;
+        let mut content = format::content_hasher(&self.id_key);
+        for chunk in chunks(reader) {
+            let data = chunk.map_err(|e| with_path(e, &path))?;
+            content.update(&data);
+            size += data.len() as u64;
+            refs.push(self.store_chunk(&data, rng)?);
+            if refs.len() > MAX_FILE_CHUNKS {
+                return Err(Error::FileTooLarge {
+                    path: String::from_utf8_lossy(path.as_bytes()).into_owned(),
+                });
+            }
+        }
+        self.stats.bytes_read += size;
+        self.total_bytes += size;
+        self.push(
+            FileEntry {
+                path,
+                kind: EntryKind::File,
+                mode: meta.mode,
+                size,
+                mtime_s: meta.mtime_s,
+                mtime_ns: meta.mtime_ns,
+                chunks: refs,
+                symlink_target: Vec::new(),
+                content_hash: Some(*content.finalize().as_bytes()),
+            },
+            rng,
+        )
+    }
+
+    /// Seal the last page and the manifest root, sign it, and upload it.
+    /// The caller then publishes the outcome as a snapshot head in the log.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub fn finish(mut self, now_ms: u64, rng: &mut impl CryptoRng) -> Result<BackupOutcome> {
+        self.flush_page(rng)?;
+        let root = ManifestRoot {
+            parent: self.parent,
+            created_ms: now_ms,
+            entry_count: self.pages.iter().map(|p| u64::from(p.entries)).sum(),
+            pages: std::mem::take(&mut self.pages),
+            total_bytes: self.total_bytes,
+        };
+        let object = format::seal_manifest(
+            &self.subkey,
+            self.identity,
+            &self.header,
+            &root.encode(),
+            rng,
+        )?;
+        let hash = format::manifest_hash(&object);
+        let key = manifest_key(
+            &self.header.account,
+            &self.header.device,
+            self.header.sequence,
+            &hash,
+        )?;
+        self.store.put_if_absent(&key, &object)?;
+        self.stats.manifest_bytes_uploaded += object.len() as u64;
+        Ok(BackupOutcome {
+            snapshot_id: self.header.snapshot_id(),
+            sequence: self.header.sequence,
+            manifest_hash: hash,
+            stats: self.stats,
+        })
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> BackupStats {
+        self.stats
+    }
+
+    fn store_chunk(&mut self, data: &[u8], rng: &mut impl CryptoRng) -> Result<ChunkRef> {
+        let id = format::chunk_id(&self.id_key, data);
+        let length = u32::try_from(data.len()).map_err(|_| Error::Malformed { what: "chunk" })?;
+        let account = self.header.account;
+        let known = match self.seen.get(&id) {
+            Some(w) => Some(*w),
+            None => self.stored_writer(&id)?,
+        };
+        let writer = match known {
+            Some(writer) => {
+                self.stats.chunks_reused += 1;
+                writer
+            }
+            None => {
+                let me = self.header.device;
+                let ctx = ChunkContext {
+                    account,
+                    epoch: self.header.epoch,
+                    writer: me,
+                };
+                let object = format::seal_chunk(&self.subkey, &ctx, &id, data, rng)?;
+                if self
+                    .store
+                    .put_if_absent(&chunk_key(&account, &id, &me)?, &object)?
+                    == Put::Created
+                {
+                    self.stats.chunks_uploaded += 1;
+                    self.stats.chunk_bytes_uploaded += object.len() as u64;
+                }
+                me
+            }
+        };
+        if self.seen.len() >= SEEN_CACHE {
+            self.seen.clear();
+        }
+        self.seen.insert(id, writer);
+        Ok(ChunkRef { id, writer, length })
+    }
+
+    /// A writer whose sealed copy of chunk `id` is already stored, if any.
+    fn stored_writer(&self, id: &Hash) -> Result<Option<DeviceId>> {
+        let prefix = chunk_prefix(&self.header.account, id);
+        for key in self.store.list(&prefix)? {
+            let writer_hex = key.as_str().get(prefix.len()..).unwrap_or_default();
+            if let Some(writer) = parse_device_hex(writer_hex) {
+                return Ok(Some(writer));
+            }
+        }
+        Ok(None)
+    }
+
+    fn push(&mut self, entry: FileEntry, rng: &mut impl CryptoRng) -> Result<()> {
+        self.page_bytes +=
+            entry.path.as_bytes().len() + entry.symlink_target.len() + 64 + entry.chunks.len() * 60;
+        self.page.entries.push(entry);
+        self.stats.entries += 1;
+        if self.page.entries.len() >= MAX_PAGE_ENTRIES || self.page_bytes >= 4 << 20 {
+            self.flush_page(rng)?;
+        }
+        Ok(())
+    }
+
+    fn flush_page(&mut self, rng: &mut impl CryptoRng) -> Result<()> {
+        if self.page.entries.is_empty() {
+            return Ok(());
+        }
+        let index =
+            u32::try_from(self.pages.len()).map_err(|_| Error::Malformed { what: "manifest" })?;
+        let page = std::mem::take(&mut self.page);
+        let entries =
+            u32::try_from(page.entries.len()).map_err(|_| Error::Malformed { what: "page" })?;
+        let object = format::seal_page(&self.subkey, &self.header, index, &page.encode(), rng)?;
+        let hash = keylink_keys::primitives::sha256(&[&object]);
+        self.store
+            .put_if_absent(&page_key(&self.header.account, &hash)?, &object)?;
+        self.stats.manifest_bytes_uploaded += object.len() as u64;
+        self.pages.push(PageRef { hash, entries });
+        self.page_bytes = 0;
+        Ok(())
+    }
+}
+
+/// Metadata recorded for an entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Permission bits.
+    pub mode: u32,
+    /// Modification time, seconds.
+    pub mtime_s: i64,
+    /// Modification time, nanoseconds.
+    pub mtime_ns: u32,
+}
+
+impl Meta {
+    /// From a file's metadata (never following symlinks).
+    pub fn of(m: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            mode: m.mode() & 0o7777,
+            mtime_s: m.mtime(),
+            mtime_ns: u32::try_from(m.mtime_nsec()).unwrap_or(0),
+        }
+    }
+}
+
+/// Back up `sources` (files or folders): each becomes a top-level entry named
+/// by its last component; folders are walked in name order; symlinks are
+/// recorded, never followed; other kinds of file (sockets, devices) are
+/// skipped.
+///
+/// # Errors
+/// [`Error::Io`] naming the path that could not be read; [`Error::Store`].
+pub fn backup_paths<S: Store + ?Sized>(
+    writer: &mut SnapshotWriter<'_, S>,
+    sources: &[&Path],
+    rng: &mut impl CryptoRng,
+) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    for src in sources {
+        let name = src.file_name().ok_or_else(|| Error::Io {
+            op: "back up",
+            path: src.display().to_string(),
+            source: std::io::Error::other("a source must name a file or folder"),
+        })?;
+        let rel = RelPath::new(name.as_bytes().to_vec())?;
+        walk(writer, src, rel, rng)?;
+    }
+    Ok(())
+}
+
+fn walk<S: Store + ?Sized>(
+    writer: &mut SnapshotWriter<'_, S>,
+    path: &Path,
+    rel: RelPath,
+    rng: &mut impl CryptoRng,
+) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let io = |op, e| Error::Io {
+        op,
+        path: path.display().to_string(),
+        source: e,
+    };
+    let meta = fs::symlink_metadata(path).map_err(|e| io("stat", e))?;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let target = fs::read_link(path).map_err(|e| io("read link", e))?;
+        writer.add_symlink(
+            rel,
+            target.as_os_str().as_bytes().to_vec(),
+            Meta::of(&meta),
+            rng,
+        )
+    } else if ft.is_file() {
+        let file = fs::File::open(path).map_err(|e| io("open", e))?;
+        writer
+            .add_file(rel, file, Meta::of(&meta), rng)
+            .map_err(|e| match e {
+                Error::Io { op, source, .. } => Error::Io {
+                    op,
+                    path: path.display().to_string(),
+                    source,
+                },
+                other => other,
+            })
+    } else if ft.is_dir() {
+        writer.add_dir(rel.clone(), Meta::of(&meta), rng)?;
+        let mut names: Vec<_> = fs::read_dir(path)
+            .map_err(|e| io("list", e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| io("list", e))?;
+        names.sort();
+        for name in names {
+            let mut child = rel.as_bytes().to_vec();
+            child.push(b'/');
+            child.extend_from_slice(name.as_bytes());
+            walk(writer, &path.join(&name), RelPath::new(child)?, rng)?;
+        }
+        Ok(())
+    } else {
+        Ok(())
+    }
+}
+
+fn with_path(e: Error, path: &RelPath) -> Error {
+    match e {
+        Error::Io { op, source, .. } => Error::Io {
+            op,
+            path: String::from_utf8_lossy(path.as_bytes()).into_owned(),
+            source,
+        },
+        other => other,
+    }
+}
+
+fn parse_device_hex(s: &str) -> Option<DeviceId> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(DeviceId::from_bytes(out))
+}
