@@ -80,10 +80,8 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
             head.snapshot_sequence,
             &head.manifest_hash,
         )?;
-        let object = store.get(
-            &key,
-            MAX_ROOT_LEN + format::MANIFEST_HEADER_LEN + SEALED_OVERHEAD + 64 + 4096,
-        )?;
+        let max = MAX_ROOT_LEN + format::MANIFEST_HEADER_LEN + SEALED_OVERHEAD + 64 + 4096;
+        let object = fetch(store, &key, max, "manifest")?;
         if !keylink_keys::primitives::ct_eq(&format::manifest_hash(&object), &head.manifest_hash) {
             return Err(Error::NotLogHead);
         }
@@ -136,9 +134,12 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
         let subkey = self.key.device_subkey(&account, &self.header.device);
         for (index, page_ref) in self.root.pages.iter().enumerate() {
             let index = u32::try_from(index).map_err(|_| Error::Malformed { what: "manifest" })?;
-            let object = self.store.get(
-                &page_key(&account, &page_ref.hash)?,
+            let key = page_key(&account, &page_ref.hash)?;
+            let object = fetch(
+                self.store,
+                &key,
                 MAX_PAGE_LEN + SEALED_OVERHEAD + 4096,
+                "manifest page",
             )?;
             if !keylink_keys::primitives::ct_eq(
                 &keylink_keys::primitives::sha256(&[&object]),
@@ -173,9 +174,12 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
         let mut content = format::content_hasher(&id_key);
         let mut written = 0u64;
         for c in &entry.chunks {
-            let object = self.store.get(
-                &chunk_key(&account, &c.id, &c.writer)?,
+            let key = chunk_key(&account, &c.id, &c.writer)?;
+            let object = fetch(
+                self.store,
+                &key,
                 format::sealed_len(c.length as usize),
+                "chunk",
             )?;
             let ctx = ChunkContext {
                 account,
@@ -242,19 +246,20 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
             }
             EntryKind::Symlink => Ok(()),
         })?;
-        // Pass 2: symlinks, and directory modes and times (set after their
-        // contents, which change a directory's time).
+        // Pass 2: symlinks, after every file, so nothing is written
+        // through one.
         self.for_each_entry(|e| {
-            let path = prepare(target, e, &mut swept)?;
-            match e.kind {
-                EntryKind::Symlink => {
-                    restore_symlink(&path, e)?;
-                    stats.symlinks += 1;
-                }
-                EntryKind::Dir => set_meta(&path, e)?,
-                EntryKind::File => {}
+            if e.kind == EntryKind::Symlink {
+                restore_symlink(&prepare(target, e, &mut swept)?, e)?;
+                stats.symlinks += 1;
             }
             Ok(())
+        })?;
+        // Pass 3: directory modes and times, once nothing more is created
+        // in them (creating an entry changes a directory's time).
+        self.for_each_entry(|e| match e.kind {
+            EntryKind::Dir => set_meta(&prepare(target, e, &mut swept)?, e),
+            _ => Ok(()),
         })?;
         Ok(stats)
     }
@@ -286,6 +291,20 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
             .map_err(|err| io("sync folder of", &name, err))?;
         Ok(written)
     }
+}
+
+/// Read an object no longer than it can legitimately be: a longer one is
+/// not the object it claims to be.
+fn fetch<S: Store + ?Sized>(
+    store: &S,
+    key: &keylink_store::ObjectKey,
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<u8>> {
+    store.get(key, max).map_err(|e| match e {
+        keylink_store::StoreError::TooLarge { .. } => Error::Tampered { what },
+        other => Error::Store(other),
+    })
 }
 
 /// Open the latest snapshot of `device` in `log` and restore it under `target`.

@@ -75,22 +75,37 @@ impl SignatureContext {
 pub struct DeviceIdentity {
     signing: SigningKey,
     agreement: StaticSecret,
+    /// Computed once: deriving public keys costs two scalar multiplications.
+    #[zeroize(skip)]
+    public: DevicePublicKeys,
 }
 
 impl DeviceIdentity {
     /// A fresh identity.
     pub fn generate(rng: &mut impl CryptoRng) -> Self {
-        Self {
-            signing: SigningKey::generate(rng),
-            agreement: StaticSecret::random_from_rng(rng),
-        }
+        Self::from_keys(
+            SigningKey::generate(rng),
+            StaticSecret::random_from_rng(rng),
+        )
     }
 
     /// Rebuild an identity from its secret bytes (as a key store holds them).
     pub fn from_secret_bytes(signing_seed: &[u8; 32], agreement_secret: &[u8; 32]) -> Self {
+        Self::from_keys(
+            SigningKey::from_bytes(signing_seed),
+            StaticSecret::from(*agreement_secret),
+        )
+    }
+
+    fn from_keys(signing: SigningKey, agreement: StaticSecret) -> Self {
+        let public = DevicePublicKeys {
+            signing: signing.verifying_key().to_bytes(),
+            agreement: XPublic::from(&agreement).to_bytes(),
+        };
         Self {
-            signing: SigningKey::from_bytes(signing_seed),
-            agreement: StaticSecret::from(*agreement_secret),
+            signing,
+            agreement,
+            public,
         }
     }
 
@@ -102,10 +117,7 @@ impl DeviceIdentity {
 
     /// The public keys others use to verify and to seal to this device.
     pub fn public_keys(&self) -> DevicePublicKeys {
-        DevicePublicKeys {
-            signing: self.signing.verifying_key().to_bytes(),
-            agreement: XPublic::from(&self.agreement).to_bytes(),
-        }
+        self.public
     }
 
     /// This device's id.
