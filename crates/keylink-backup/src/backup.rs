@@ -27,6 +27,8 @@ use crate::keys::{chunk_key, chunk_prefix, manifest_key, page_key};
 
 /// Most chunk ids remembered between store lookups (about 3 MiB).
 const SEEN_CACHE: usize = 64 * 1024;
+/// Chunks in flight between the reading and the sealing stage.
+const PIPELINE_DEPTH: usize = 4;
 /// Chunk references per file that still fit a page (8 MiB / ~60 bytes).
 const MAX_FILE_CHUNKS: usize = 120_000;
 
@@ -63,16 +65,22 @@ pub struct BackupStats {
 
 /// A snapshot being written. Add entries, then [`SnapshotWriter::finish`].
 pub struct SnapshotWriter<'a, S: Store + ?Sized> {
-    store: &'a S,
+    sink: ChunkSink<'a, S>,
     identity: &'a DeviceIdentity,
-    header: ManifestHeader,
     parent: Option<Hash>,
-    subkey: DeviceSubkey,
     id_key: ChunkIdKey,
     page: ManifestPage,
     page_bytes: usize,
     pages: Vec<PageRef>,
     total_bytes: u64,
+}
+
+/// Where chunks go: deduplication and sealing (the consumer side of the
+/// backup pipeline).
+struct ChunkSink<'a, S: Store + ?Sized> {
+    store: &'a S,
+    header: ManifestHeader,
+    subkey: DeviceSubkey,
     seen: HashMap<Hash, DeviceId>,
     stats: BackupStats,
 }
@@ -89,23 +97,25 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
     ) -> Self {
         let device = identity.device_id();
         Self {
-            store,
-            identity,
-            header: ManifestHeader {
-                account,
-                epoch: root.epoch(),
-                device,
-                sequence,
+            sink: ChunkSink {
+                store,
+                header: ManifestHeader {
+                    account,
+                    epoch: root.epoch(),
+                    device,
+                    sequence,
+                },
+                subkey: root.device_subkey(&account, &device),
+                seen: HashMap::new(),
+                stats: BackupStats::default(),
             },
+            identity,
             parent,
-            subkey: root.device_subkey(&account, &device),
             id_key: root.chunk_id_key(&account),
             page: ManifestPage::default(),
             page_bytes: 0,
             pages: Vec::new(),
             total_bytes: 0,
-            seen: HashMap::new(),
-            stats: BackupStats::default(),
         }
     }
 
@@ -124,7 +134,6 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
                 mtime_ns: meta.mtime_ns,
                 chunks: Vec::new(),
                 symlink_target: Vec::new(),
-                content_hash: None,
             },
             rng,
         )
@@ -160,7 +169,6 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
                 mtime_ns: meta.mtime_ns,
                 chunks: Vec::new(),
                 symlink_target: target,
-                content_hash: None,
             },
             rng,
         )
@@ -168,31 +176,48 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
 
     /// Chunk, deduplicate, seal and upload a file's content, then record it.
     ///
+    /// Two stages run at once: a second thread reads, chunks and hashes
+    /// while this one deduplicates, seals and uploads; at most a few chunks
+    /// are in flight between them, so memory stays bounded.
+    ///
     /// # Errors
     /// [`Error::Io`] reading it; [`Error::Store`] uploading;
     /// [`Error::FileTooLarge`].
     pub fn add_file(
         &mut self,
         path: RelPath,
-        reader: impl Read,
+        reader: impl Read + Send,
         meta: Meta,
         rng: &mut impl CryptoRng,
     ) -> Result<()> {
         let mut refs = Vec::new();
         let mut size = 0u64;
-        let mut content = format::content_hasher(&self.id_key);
-        for chunk in chunks(reader) {
-            let data = chunk.map_err(|e| with_path(e, &path))?;
-            content.update(&data);
-            size += data.len() as u64;
-            refs.push(self.store_chunk(&data, rng)?);
-            if refs.len() > MAX_FILE_CHUNKS {
-                return Err(Error::FileTooLarge {
-                    path: String::from_utf8_lossy(path.as_bytes()).into_owned(),
-                });
+        let id_key = &self.id_key;
+        let sink = &mut self.sink;
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Hash, Vec<u8>)>>(PIPELINE_DEPTH);
+            scope.spawn(move || {
+                for chunk in chunks(reader) {
+                    let item = chunk.map(|data| (format::chunk_id(id_key, &data), data));
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for item in rx {
+                let (id, data) = item.map_err(|e| with_path(e, &path))?;
+                size += data.len() as u64;
+                refs.push(sink.store(id, &data, rng)?);
+                if refs.len() > MAX_FILE_CHUNKS {
+                    return Err(Error::FileTooLarge {
+                        path: String::from_utf8_lossy(path.as_bytes()).into_owned(),
+                    });
+                }
             }
-        }
-        self.stats.bytes_read += size;
+            Ok(())
+        })?;
+        self.sink.stats.bytes_read += size;
         self.total_bytes += size;
         self.push(
             FileEntry {
@@ -204,7 +229,6 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
                 mtime_ns: meta.mtime_ns,
                 chunks: refs,
                 symlink_target: Vec::new(),
-                content_hash: Some(*content.finalize().as_bytes()),
             },
             rng,
         )
@@ -224,37 +248,62 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
             pages: std::mem::take(&mut self.pages),
             total_bytes: self.total_bytes,
         };
-        let object = format::seal_manifest(
-            &self.subkey,
-            self.identity,
-            &self.header,
-            &root.encode(),
-            rng,
-        )?;
+        let sink = &mut self.sink;
+        let header = sink.header;
+        let object =
+            format::seal_manifest(&sink.subkey, self.identity, &header, &root.encode(), rng)?;
         let hash = format::manifest_hash(&object);
-        let key = manifest_key(
-            &self.header.account,
-            &self.header.device,
-            self.header.sequence,
-            &hash,
-        )?;
-        self.store.put_if_absent(&key, &object)?;
-        self.stats.manifest_bytes_uploaded += object.len() as u64;
+        let key = manifest_key(&header.account, &header.device, header.sequence, &hash)?;
+        sink.store.put_if_absent(&key, &object)?;
+        sink.stats.manifest_bytes_uploaded += object.len() as u64;
         Ok(BackupOutcome {
-            snapshot_id: self.header.snapshot_id(),
-            sequence: self.header.sequence,
+            snapshot_id: header.snapshot_id(),
+            sequence: header.sequence,
             manifest_hash: hash,
-            stats: self.stats,
+            stats: sink.stats,
         })
     }
 
     /// Counts so far.
     pub fn stats(&self) -> BackupStats {
-        self.stats
+        self.sink.stats
     }
 
-    fn store_chunk(&mut self, data: &[u8], rng: &mut impl CryptoRng) -> Result<ChunkRef> {
-        let id = format::chunk_id(&self.id_key, data);
+    fn push(&mut self, entry: FileEntry, rng: &mut impl CryptoRng) -> Result<()> {
+        self.page_bytes +=
+            entry.path.as_bytes().len() + entry.symlink_target.len() + 64 + entry.chunks.len() * 60;
+        self.page.entries.push(entry);
+        self.sink.stats.entries += 1;
+        if self.page.entries.len() >= MAX_PAGE_ENTRIES || self.page_bytes >= 4 << 20 {
+            self.flush_page(rng)?;
+        }
+        Ok(())
+    }
+
+    fn flush_page(&mut self, rng: &mut impl CryptoRng) -> Result<()> {
+        if self.page.entries.is_empty() {
+            return Ok(());
+        }
+        let index =
+            u32::try_from(self.pages.len()).map_err(|_| Error::Malformed { what: "manifest" })?;
+        let page = std::mem::take(&mut self.page);
+        let entries =
+            u32::try_from(page.entries.len()).map_err(|_| Error::Malformed { what: "page" })?;
+        let sink = &mut self.sink;
+        let object = format::seal_page(&sink.subkey, &sink.header, index, &page.encode(), rng)?;
+        let hash = keylink_keys::primitives::sha256(&[&object]);
+        sink.store
+            .put_if_absent(&page_key(&sink.header.account, &hash)?, &object)?;
+        sink.stats.manifest_bytes_uploaded += object.len() as u64;
+        self.pages.push(PageRef { hash, entries });
+        self.page_bytes = 0;
+        Ok(())
+    }
+}
+
+impl<S: Store + ?Sized> ChunkSink<'_, S> {
+    /// Reference chunk `id`, uploading it sealed unless some device already did.
+    fn store(&mut self, id: Hash, data: &[u8], rng: &mut impl CryptoRng) -> Result<ChunkRef> {
         let length = u32::try_from(data.len()).map_err(|_| Error::Malformed { what: "chunk" })?;
         let account = self.header.account;
         let known = match self.seen.get(&id) {
@@ -302,36 +351,6 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
             }
         }
         Ok(None)
-    }
-
-    fn push(&mut self, entry: FileEntry, rng: &mut impl CryptoRng) -> Result<()> {
-        self.page_bytes +=
-            entry.path.as_bytes().len() + entry.symlink_target.len() + 64 + entry.chunks.len() * 60;
-        self.page.entries.push(entry);
-        self.stats.entries += 1;
-        if self.page.entries.len() >= MAX_PAGE_ENTRIES || self.page_bytes >= 4 << 20 {
-            self.flush_page(rng)?;
-        }
-        Ok(())
-    }
-
-    fn flush_page(&mut self, rng: &mut impl CryptoRng) -> Result<()> {
-        if self.page.entries.is_empty() {
-            return Ok(());
-        }
-        let index =
-            u32::try_from(self.pages.len()).map_err(|_| Error::Malformed { what: "manifest" })?;
-        let page = std::mem::take(&mut self.page);
-        let entries =
-            u32::try_from(page.entries.len()).map_err(|_| Error::Malformed { what: "page" })?;
-        let object = format::seal_page(&self.subkey, &self.header, index, &page.encode(), rng)?;
-        let hash = keylink_keys::primitives::sha256(&[&object]);
-        self.store
-            .put_if_absent(&page_key(&self.header.account, &hash)?, &object)?;
-        self.stats.manifest_bytes_uploaded += object.len() as u64;
-        self.pages.push(PageRef { hash, entries });
-        self.page_bytes = 0;
-        Ok(())
     }
 }
 

@@ -6,7 +6,9 @@
 //! 192-bit nonce and associated data that binds it to its account, epoch,
 //! device and place; the plaintext is padded (Padmé) so sizes leak little.
 
-use keylink_keys::primitives::{TAG_LEN, XNONCE_LEN, sha256, xchacha_open, xchacha_seal};
+use keylink_keys::primitives::{
+    TAG_LEN, XNONCE_LEN, sha256, xchacha_open_in_place, xchacha_seal_in_place,
+};
 use keylink_keys::{
     AccountId, ChunkIdKey, DeviceId, DeviceIdentity, DevicePublicKeys, DeviceSubkey, Epoch,
     SIGNATURE_LEN, SignatureContext, labels,
@@ -41,22 +43,75 @@ pub fn padme(len: usize) -> usize {
     len.saturating_add(mask) & !mask
 }
 
-/// `u32 BE length ‖ data ‖ zeros`, padded to `padme(4 + len)`.
-fn pad(data: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    let len = u32::try_from(data.len()).map_err(|_| Error::Malformed {
+/// Seal `plaintext` as `0x01 ‖ nonce ‖ ct ‖ tag`, where the ciphertext
+/// covers `u32 BE length ‖ plaintext ‖ zeros` padded to `padme(4 + len)`.
+/// One buffer, encrypted in place.
+fn seal(
+    key: &DeviceSubkey,
+    aad: &[u8],
+    plaintext: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<Vec<u8>> {
+    let len = u32::try_from(plaintext.len()).map_err(|_| Error::Malformed {
         what: "object too large",
     })?;
-    let total = padme(LEN_PREFIX + data.len());
-    let mut out = Zeroizing::new(Vec::with_capacity(total));
+    let padded = padme(LEN_PREFIX + plaintext.len());
+    let body = 1 + XNONCE_LEN;
+    let mut out = Vec::with_capacity(body + padded + TAG_LEN);
+    out.push(OBJECT_VERSION);
+    out.resize(body, 0);
+    rng.fill_bytes(out.get_mut(1..body).unwrap_or_default());
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(data);
-    out.resize(total, 0);
+    out.extend_from_slice(plaintext);
+    out.resize(body + padded, 0);
+    let (head, msg) = out.split_at_mut(body);
+    let nonce: &[u8; XNONCE_LEN] = head
+        .get(1..)
+        .and_then(|n| n.try_into().ok())
+        .ok_or(Error::Malformed { what: "nonce" })?;
+    let tag = xchacha_seal_in_place(key.expose_secret(), nonce, aad, msg)?;
+    out.extend_from_slice(&tag);
     Ok(out)
 }
 
-/// Undo [`pad`]: check the length against what remains and that every
-/// padding byte is zero, and that the total is exactly `padme(4 + len)`.
-fn unpad<'a>(padded: &'a [u8], what: &'static str) -> Result<&'a [u8]> {
+/// Open `version ‖ nonce ‖ ct ‖ tag` in place. The tag is verified before
+/// anything is decrypted; then the padding is checked (length within what
+/// remains, total exactly `padme(4 + len)`, every pad byte zero).
+fn open(
+    key: &DeviceSubkey,
+    aad: &[u8],
+    mut object: Vec<u8>,
+    what: &'static str,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let (&version, _) = object.split_first().ok_or(Error::Malformed { what })?;
+    if version != OBJECT_VERSION {
+        return Err(Error::UnsupportedVersion { what, got: version });
+    }
+    let body = 1 + XNONCE_LEN;
+    if object.len() < body + LEN_PREFIX + TAG_LEN {
+        return Err(Error::Malformed { what });
+    }
+    let tag_at = object.len() - TAG_LEN;
+    let (head, rest) = object.split_at_mut(body);
+    let (msg, tag) = rest.split_at_mut(tag_at - body);
+    let nonce: &[u8; XNONCE_LEN] = head
+        .get(1..)
+        .and_then(|n| n.try_into().ok())
+        .ok_or(Error::Malformed { what })?;
+    let tag: &[u8; TAG_LEN] = (&*tag).try_into().map_err(|_| Error::Malformed { what })?;
+    xchacha_open_in_place(key.expose_secret(), nonce, aad, msg, tag)
+        .map_err(|_| Error::Tampered { what })?;
+    let (data_at, data_len) = unpad(msg, what)?;
+    let mut plain = Zeroizing::new(object);
+    let start = body + data_at;
+    plain.copy_within(start..start + data_len, 0);
+    plain.truncate(data_len);
+    Ok(plain)
+}
+
+/// Check the padding of an opened message; returns where the data starts
+/// and how long it is.
+fn unpad(padded: &[u8], what: &'static str) -> Result<(usize, usize)> {
     let (len, rest) = padded
         .split_first_chunk::<LEN_PREFIX>()
         .ok_or(Error::Malformed { what })?;
@@ -64,65 +119,15 @@ fn unpad<'a>(padded: &'a [u8], what: &'static str) -> Result<&'a [u8]> {
     if len > rest.len() || padme(LEN_PREFIX + len) != padded.len() {
         return Err(Error::Malformed { what });
     }
-    let (data, padding) = rest.split_at(len);
-    if padding.iter().any(|&b| b != 0) {
+    if rest.get(len..).unwrap_or_default().iter().any(|&b| b != 0) {
         return Err(Error::Malformed { what });
     }
-    Ok(data)
-}
-
-fn seal(
-    key: &DeviceSubkey,
-    aad: &[u8],
-    plaintext: &[u8],
-    rng: &mut impl CryptoRng,
-) -> Result<Vec<u8>> {
-    let padded = pad(plaintext)?;
-    let mut nonce = [0u8; XNONCE_LEN];
-    rng.fill_bytes(&mut nonce);
-    let ct = xchacha_seal(key.expose_secret(), &nonce, aad, &padded)?;
-    let mut out = Vec::with_capacity(1 + XNONCE_LEN + ct.len());
-    out.push(OBJECT_VERSION);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&ct);
-    Ok(out)
-}
-
-/// Open `version ‖ nonce ‖ ct`; returns the unpadded plaintext. Nothing is
-/// returned unless the tag verifies.
-fn open(
-    key: &DeviceSubkey,
-    aad: &[u8],
-    object: &[u8],
-    what: &'static str,
-) -> Result<Zeroizing<Vec<u8>>> {
-    let (&version, rest) = object.split_first().ok_or(Error::Malformed { what })?;
-    if version != OBJECT_VERSION {
-        return Err(Error::UnsupportedVersion { what, got: version });
-    }
-    let (nonce, ct) = rest
-        .split_first_chunk::<XNONCE_LEN>()
-        .ok_or(Error::Malformed { what })?;
-    if ct.len() < TAG_LEN {
-        return Err(Error::Malformed { what });
-    }
-    let padded =
-        xchacha_open(key.expose_secret(), nonce, aad, ct).map_err(|_| Error::Tampered { what })?;
-    Ok(Zeroizing::new(unpad(&padded, what)?.to_vec()))
+    Ok((LEN_PREFIX, len))
 }
 
 /// A chunk's id: BLAKE3 in keyed mode, under the epoch's chunk-id key.
 pub fn chunk_id(key: &ChunkIdKey, plaintext: &[u8]) -> Hash {
     *blake3::keyed_hash(key.expose_secret(), plaintext).as_bytes()
-}
-
-/// The hasher for a whole file's content hash: BLAKE3 keyed with a key
-/// derived from the chunk-id key (so it never equals a chunk id).
-pub fn content_hasher(key: &ChunkIdKey) -> blake3::Hasher {
-    let context =
-        std::str::from_utf8(labels::FILE_CONTENT_KEY).unwrap_or("keylink/v1/file-content-key");
-    let derived = Zeroizing::new(blake3::derive_key(context, key.expose_secret()));
-    blake3::Hasher::new_keyed(&derived)
 }
 
 /// Where a chunk is bound: its account, epoch, writer and id.
@@ -176,15 +181,40 @@ pub fn open_chunk(
     ctx: &ChunkContext,
     id: &Hash,
     expected_len: u32,
-    object: &[u8],
+    object: Vec<u8>,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let plain = open(subkey, &ctx.aad(id), object, "chunk")?;
+    let plain = open_chunk_unverified(subkey, ctx, id, object)?;
+    verify_chunk(id_key, id, expected_len, &plain)?;
+    Ok(plain)
+}
+
+/// Open a chunk without checking its content against its id: the AEAD has
+/// authenticated it as the chunk sealed under this id, writer and epoch,
+/// but only [`verify_chunk`] shows the writer hashed it honestly. The
+/// restore pipeline calls both, and writes nothing before the second.
+///
+/// # Errors
+/// [`Error::Tampered`], [`Error::Malformed`] or [`Error::UnsupportedVersion`].
+pub fn open_chunk_unverified(
+    subkey: &DeviceSubkey,
+    ctx: &ChunkContext,
+    id: &Hash,
+    object: Vec<u8>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    open(subkey, &ctx.aad(id), object, "chunk")
+}
+
+/// Check that an opened chunk hashes to its id and has its recorded length.
+///
+/// # Errors
+/// [`Error::ChunkMismatch`].
+pub fn verify_chunk(id_key: &ChunkIdKey, id: &Hash, expected_len: u32, plain: &[u8]) -> Result<()> {
     if plain.len() != expected_len as usize
-        || !keylink_keys::primitives::ct_eq(&chunk_id(id_key, &plain), id)
+        || !keylink_keys::primitives::ct_eq(&chunk_id(id_key, plain), id)
     {
         return Err(Error::ChunkMismatch);
     }
-    Ok(plain)
+    Ok(())
 }
 
 /// The largest chunk object for a plaintext of `len` bytes (for bounded reads).
@@ -298,7 +328,7 @@ pub fn open_page(
     subkey: &DeviceSubkey,
     header: &ManifestHeader,
     index: u32,
-    object: &[u8],
+    object: Vec<u8>,
 ) -> Result<Zeroizing<Vec<u8>>> {
     open(subkey, &header.page_aad(index), object, "manifest page")
 }
@@ -364,7 +394,7 @@ pub fn open_manifest(
     let mut sealed = Vec::with_capacity(signed.len() - MANIFEST_HEADER_LEN + 1);
     sealed.push(OBJECT_VERSION);
     sealed.extend_from_slice(signed.get(MANIFEST_HEADER_LEN..).unwrap_or_default());
-    let plain = open(&subkey, &header.manifest_aad(), &sealed, what)?;
+    let plain = open(&subkey, &header.manifest_aad(), sealed, what)?;
     Ok((header, plain))
 }
 
@@ -391,18 +421,39 @@ mod tests {
 
     #[test]
     fn unpad_rejects_non_zero_padding_and_wrong_totals() {
-        let padded = pad(b"hello").unwrap();
-        assert_eq!(unpad(&padded, "t").unwrap(), b"hello");
-        let mut bad = padded.to_vec();
-        if let Some(last) = bad.last_mut() {
-            *last = 1;
-        }
-        if bad.len() > 9 {
-            assert!(unpad(&bad, "t").is_err());
-        }
-        let mut long = padded.to_vec();
+        // padme(4 + 5) = 10: length, data, one zero byte.
+        let good = [0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o', 0];
+        assert_eq!(unpad(&good, "t").unwrap(), (4, 5));
+        let mut bad = good;
+        bad[9] = 1;
+        assert!(unpad(&bad, "t").is_err(), "non-zero padding");
+        let mut long = good.to_vec();
         long.push(0);
-        assert!(unpad(&long, "t").is_err());
-        assert!(unpad(&[0, 0, 0, 200, 1], "t").is_err());
+        assert!(unpad(&long, "t").is_err(), "wrong total");
+        assert!(
+            unpad(&[0, 0, 0, 200, 1], "t").is_err(),
+            "length beyond what remains"
+        );
+    }
+
+    #[test]
+    fn seal_then_open_round_trips_and_binds_the_aad() {
+        let mut rng = rand::rng();
+        let root = keylink_keys::RootKey::generate(Epoch(0), &mut rng);
+        let account = AccountId::generate(&mut rng);
+        let key = root.device_subkey(&account, &DeviceId::from_bytes([1; 16]));
+        for len in [0usize, 1, 5, 1000, 70_000] {
+            let data = vec![0xa5u8; len];
+            let obj = seal(&key, b"aad", &data, &mut rng).unwrap();
+            assert_eq!(
+                obj.len(),
+                1 + XNONCE_LEN + padme(LEN_PREFIX + len) + TAG_LEN
+            );
+            assert_eq!(&*open(&key, b"aad", obj.clone(), "t").unwrap(), &data[..]);
+            assert_eq!(
+                open(&key, b"other", obj, "t").unwrap_err().class(),
+                "tampered"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -30,6 +30,9 @@ use keylink_wire::backup::{
 use crate::error::{Error, Result};
 use crate::format::{self, ChunkContext, ManifestHeader, SEALED_OVERHEAD};
 use crate::keys::{KeyRing, chunk_key, manifest_key, page_key};
+
+/// Chunks in flight between the fetching and the verifying stage.
+const PIPELINE_DEPTH: usize = 4;
 
 /// Prefix of the temporary files a restore writes before renaming them.
 pub const TEMP_PREFIX: &str = ".keylink-restore-";
@@ -149,7 +152,7 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
                     what: "manifest page",
                 });
             }
-            let plain = format::open_page(&subkey, &self.header, index, &object)?;
+            let plain = format::open_page(&subkey, &self.header, index, object)?;
             let page = ManifestPage::decode(&plain)?;
             if page.entries.len() != page_ref.entries as usize {
                 return Err(Error::Tampered {
@@ -165,36 +168,61 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
 
     /// Read one file's content into `out`, verifying every chunk.
     ///
+    /// Two stages run at once: a second thread fetches and decrypts (each
+    /// chunk's tag checked before anything is decrypted) while this one
+    /// checks each chunk's id and length and only then writes it. At most a
+    /// few chunks are in flight, so memory stays bounded.
+    ///
     /// # Errors
     /// [`Error::Tampered`], [`Error::ChunkMismatch`], [`Error::FileMismatch`],
     /// [`Error::Store`], [`Error::Io`].
     pub fn read_file(&self, entry: &FileEntry, out: &mut impl Write) -> Result<u64> {
         let account = self.header.account;
+        let epoch = self.header.epoch;
         let id_key = self.key.chunk_id_key(&account);
-        let mut content = format::content_hasher(&id_key);
+        let (store, key) = (self.store, self.key);
         let mut written = 0u64;
-        for c in &entry.chunks {
-            let key = chunk_key(&account, &c.id, &c.writer)?;
-            let object = fetch(
-                self.store,
-                &key,
-                format::sealed_len(c.length as usize),
-                "chunk",
-            )?;
-            let ctx = ChunkContext {
-                account,
-                epoch: self.header.epoch,
-                writer: c.writer,
-            };
-            let subkey = self.key.device_subkey(&account, &c.writer);
-            let plain = format::open_chunk(&subkey, &id_key, &ctx, &c.id, c.length, &object)?;
-            content.update(&plain);
-            out.write_all(&plain)
-                .map_err(|e| io("write", &entry_name(entry), e))?;
-            written += plain.len() as u64;
-        }
-        let whole = *content.finalize().as_bytes();
-        if written != entry.size || Some(whole) != entry.content_hash {
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+            scope.spawn(move || {
+                for c in &entry.chunks {
+                    let item = (|| {
+                        let object = fetch(
+                            store,
+                            &chunk_key(&account, &c.id, &c.writer)?,
+                            format::sealed_len(c.length as usize),
+                            "chunk",
+                        )?;
+                        let ctx = ChunkContext {
+                            account,
+                            epoch,
+                            writer: c.writer,
+                        };
+                        format::open_chunk_unverified(
+                            &key.device_subkey(&account, &c.writer),
+                            &ctx,
+                            &c.id,
+                            object,
+                        )
+                    })();
+                    let failed = item.is_err();
+                    if tx.send(item).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for c in &entry.chunks {
+                let plain = rx.recv().map_err(|_| Error::Malformed {
+                    what: "chunk pipeline",
+                })??;
+                format::verify_chunk(&id_key, &c.id, c.length, &plain)?;
+                out.write_all(&plain)
+                    .map_err(|e| io("write", &entry_name(entry), e))?;
+                written += plain.len() as u64;
+            }
+            Ok(())
+        })?;
+        if written != entry.size {
             return Err(Error::FileMismatch {
                 path: entry_name(entry),
             });
@@ -377,7 +405,9 @@ fn sweep(dir: &Path, swept: &mut HashSet<PathBuf>) {
     }
 }
 
-/// Whether `path` already holds exactly this file's content (resume).
+/// Whether `path` already holds exactly this file's content (resume): same
+/// length, and the same chunks (content-defined chunking is deterministic,
+/// so the same content gives the same ids).
 fn already_restored(path: &Path, e: &FileEntry, id_key: &ChunkIdKey) -> Result<bool> {
     let Ok(m) = fs::symlink_metadata(path) else {
         return Ok(false);
@@ -385,19 +415,18 @@ fn already_restored(path: &Path, e: &FileEntry, id_key: &ChunkIdKey) -> Result<b
     if !m.is_file() || m.len() != e.size {
         return Ok(false);
     }
-    let mut file = fs::File::open(path).map_err(|err| io("open", &entry_name(e), err))?;
-    let mut hasher = format::content_hasher(id_key);
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|err| io("read", &entry_name(e), err))?;
-        if n == 0 {
-            break;
+    let file = fs::File::open(path).map_err(|err| io("open", &entry_name(e), err))?;
+    let mut expected = e.chunks.iter();
+    for chunk in crate::chunker::chunks(file) {
+        let data = chunk?;
+        let matches = expected
+            .next()
+            .is_some_and(|c| format::verify_chunk(id_key, &c.id, c.length, &data).is_ok());
+        if !matches {
+            return Ok(false);
         }
-        hasher.update(buf.get(..n).unwrap_or_default());
     }
-    Ok(Some(*hasher.finalize().as_bytes()) == e.content_hash)
+    Ok(expected.next().is_none())
 }
 
 fn restore_symlink(path: &Path, e: &FileEntry) -> Result<()> {

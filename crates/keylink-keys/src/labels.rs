@@ -39,8 +39,6 @@ pub const PAGE_AAD: &[u8] = b"keylink/v1/aad/page";
 pub const MANIFEST_HASH: &[u8] = b"keylink/v1/manifest-hash";
 /// Hash prefix of a snapshot id: SHA-256(prefix ‖ account ‖ device ‖ sequence).
 pub const SNAPSHOT_ID: &[u8] = b"keylink/v1/snapshot-id";
-/// BLAKE3 derive-key context of the whole-file content key, from the chunk-id key.
-pub const FILE_CONTENT_KEY: &[u8] = b"keylink/v1/file-content-key";
 
 /// HPKE `info` for a root key sealed to a device.
 pub const SEAL_ROOT_KEY: &[u8] = b"keylink/v1/seal/root-key";
@@ -80,7 +78,6 @@ mod tests {
             PAGE_AAD,
             MANIFEST_HASH,
             SNAPSHOT_ID,
-            FILE_CONTENT_KEY,
             SEAL_ROOT_KEY,
             SEAL_EPOCH_HISTORY,
             SIG_LOG_DEVICE,

@@ -5,7 +5,7 @@
 //! policy choices: strict Ed25519 verification, refusal of non-contributory
 //! X25519 results) rather than the underlying crates in isolation.
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInOut, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
 use ed25519_dalek::{Signature, VerifyingKey};
 use hkdf::Hkdf;
@@ -96,6 +96,50 @@ pub fn xchacha_open(
         )
         .map(Zeroizing::new)
         .map_err(|_| Error::WrongSecretOrTampered)
+}
+
+/// XChaCha20-Poly1305 seal in place: `buf` becomes the ciphertext and the
+/// tag is returned (no copy of the plaintext is made).
+///
+/// # Errors
+/// [`Error::Malformed`] if `buf` exceeds the AEAD's length limit.
+pub fn xchacha_seal_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; XNONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+) -> Result<[u8; TAG_LEN]> {
+    XChaCha20Poly1305::new(key.into())
+        .encrypt_inout_detached(nonce.into(), aad, buf.into())
+        .map(Into::into)
+        .map_err(|_| Error::Malformed {
+            what: "AEAD input length",
+        })
+}
+
+/// XChaCha20-Poly1305 open in place: the tag is checked first, and only if
+/// it verifies does `buf` become the plaintext. On failure `buf` is zeroed.
+///
+/// # Errors
+/// [`Error::WrongSecretOrTampered`] if the tag does not verify.
+pub fn xchacha_open_in_place(
+    key: &[u8; 32],
+    nonce: &[u8; XNONCE_LEN],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8; TAG_LEN],
+) -> Result<()> {
+    let result = XChaCha20Poly1305::new(key.into()).decrypt_inout_detached(
+        nonce.into(),
+        aad,
+        buf.into(),
+        tag.into(),
+    );
+    if result.is_err() {
+        buf.fill(0);
+        return Err(Error::WrongSecretOrTampered);
+    }
+    Ok(())
 }
 
 /// ChaCha20-Poly1305 (RFC 8439) seal: returns `ciphertext ‖ tag`.

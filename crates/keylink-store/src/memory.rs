@@ -71,10 +71,13 @@ impl Store for MemoryStore {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError> {
+        use std::ops::Bound;
+        // Keys sort as strings, so every key with this prefix follows it.
         Ok(self
             .lock()
-            .keys()
-            .filter(|k| k.as_str().starts_with(prefix))
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(|k| k.as_str().starts_with(prefix))
             .cloned()
             .collect())
     }

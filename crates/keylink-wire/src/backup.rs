@@ -101,8 +101,6 @@ pub struct FileEntry {
     pub chunks: Vec<ChunkRef>,
     /// Symlinks: the target.
     pub symlink_target: Vec<u8>,
-    /// Files: keyed hash of the whole content.
-    pub content_hash: Option<Hash>,
 }
 
 /// A page of entries.
@@ -259,7 +257,6 @@ fn entry_to_proto(e: &FileEntry) -> proto::FileEntry {
             })
             .collect(),
         symlink_target: e.symlink_target.clone(),
-        content_hash: e.content_hash.map(|h| h.to_vec()).unwrap_or_default(),
     }
 }
 
@@ -273,7 +270,6 @@ fn entry_from_proto(p: proto::FileEntry) -> Result<FileEntry, WireError> {
         mtime_ns,
         chunks,
         symlink_target,
-        content_hash,
     } = p;
     let kind = match kind {
         1 => EntryKind::File,
@@ -300,21 +296,13 @@ fn entry_from_proto(p: proto::FileEntry) -> Result<FileEntry, WireError> {
             })
         })
         .collect::<Result<_, _>>()?;
-    let content_hash = if content_hash.is_empty() {
-        None
-    } else {
-        Some(fixed("content_hash", &content_hash)?)
-    };
     let sum: u64 = chunks.iter().map(|c| u64::from(c.length)).sum();
     let consistent = match kind {
-        EntryKind::File => sum == size && content_hash.is_some() && symlink_target.is_empty(),
-        EntryKind::Dir => {
-            chunks.is_empty() && size == 0 && content_hash.is_none() && symlink_target.is_empty()
-        }
+        EntryKind::File => sum == size && symlink_target.is_empty(),
+        EntryKind::Dir => chunks.is_empty() && size == 0 && symlink_target.is_empty(),
         EntryKind::Symlink => {
             chunks.is_empty()
                 && size == 0
-                && content_hash.is_none()
                 && !symlink_target.is_empty()
                 && symlink_target.len() <= MAX_PATH_LEN
                 && !symlink_target.contains(&0)
@@ -334,6 +322,5 @@ fn entry_from_proto(p: proto::FileEntry) -> Result<FileEntry, WireError> {
         mtime_ns,
         chunks,
         symlink_target,
-        content_hash,
     })
 }

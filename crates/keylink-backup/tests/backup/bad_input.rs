@@ -382,7 +382,7 @@ fn a_length_field_larger_than_what_remains() {
     let crafted = [0x08, 0x01, 0x12, 0xff, 0xff, 0x03, 0x0a, 0x00];
     let mut rng = ChaCha20Rng::seed_from_u64(18);
     let object = format::seal_page(&subkey, &header, 0, &crafted, &mut rng).unwrap();
-    let plain = format::open_page(&subkey, &header, 0, &object).unwrap();
+    let plain = format::open_page(&subkey, &header, 0, object).unwrap();
     let err = keylink_wire::backup::ManifestPage::decode(&plain).unwrap_err();
     assert_eq!(err.class(), "decode");
 }
