@@ -19,6 +19,9 @@ fn decode_everything(bytes: &[u8]) {
     let _ = SealedRootKey::decode(bytes);
     let _ = SignedEntry::decode(bytes);
     let _ = Head::from_bytes(bytes);
+    let _ = keylink_wire::backup::ManifestRoot::decode(bytes);
+    let _ = keylink_wire::backup::ManifestPage::decode(bytes);
+    let _ = keylink_backup::format::ManifestHeader::from_bytes(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
         let _ = RecoveryKey::parse(text);
         let _ = keylink_keys::Password::new(text);
@@ -33,7 +36,7 @@ fn seeds() -> &'static [Vec<u8>] {
 
 fn load_seeds() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    for area in ["keys", "account"] {
+    for area in ["keys", "account", "backup"] {
         for (_, v) in load_dir(&vectors_dir(area)).expect("vectors load") {
             for value in v.inputs.values() {
                 let strings: Vec<&str> = match value {

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod account;
+mod backup;
 mod hostile;
 mod keys;
 mod wycheproof;

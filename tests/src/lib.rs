@@ -12,6 +12,7 @@
 //! `expected_error` (the error's class, see `Error::class`).
 
 pub mod account_eval;
+pub mod backup_eval;
 pub mod keys_eval;
 
 use std::collections::BTreeMap;
@@ -307,3 +308,43 @@ pub fn assert_vectors(
     );
     assert_eq!(c.valid + c.invalid, c.files);
 }
+
+/// A generator that hands out fixed bytes, then zeros: lets a vector state
+/// the nonce a seal draws. Never for anything but test vectors.
+pub struct FixedRng {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl FixedRng {
+    /// Hand out `bytes` in order.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self { bytes, at: 0 }
+    }
+}
+
+impl rand_core::TryRng for FixedRng {
+    type Error = core::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for d in dst {
+            *d = self.bytes.get(self.at).copied().unwrap_or(0);
+            self.at = self.at.saturating_add(1);
+        }
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for FixedRng {}

@@ -1,4 +1,4 @@
-//! Regenerates `tests/vectors/keys/*.json` and `tests/vectors/account/*.json`.
+//! Regenerates `tests/vectors/{keys,account,backup}/*.json`.
 //!
 //! Inputs come from [`det_bytes`] (SHA-256 of a tag) or a seeded RNG, so
 //! every vector can be rebuilt from this code alone; outputs come from
@@ -20,9 +20,10 @@ use keylink_keys::{
     SealPurpose, SealedBox, SignatureContext,
 };
 use keylink_tests::keys_eval::Outcome;
-use keylink_tests::{VectorError, account_eval, keys_eval};
+use keylink_tests::{VectorError, account_eval, backup_eval, keys_eval};
 
 mod account;
+mod backup;
 use keylink_tests::{Vector, det_array, det_bytes, vectors_dir};
 use serde_json::{Value, json};
 
@@ -87,6 +88,13 @@ fn main() {
     };
     account::generate(&mut g);
     write("account", &g.vectors);
+
+    let mut g = Gen {
+        vectors: Vec::new(),
+        evaluate: backup_eval::evaluate,
+    };
+    backup::generate(&mut g);
+    write("backup", &g.vectors);
 }
 
 fn write(area: &str, vectors: &[Vector]) {
