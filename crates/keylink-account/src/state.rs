@@ -80,7 +80,7 @@ pub struct SnapshotHeadInfo {
     pub snapshot_id: Hash,
     /// Its sequence in the device's chain.
     pub snapshot_sequence: u64,
-    /// SHA-256 of its manifest.
+    /// The manifest hash (SHA-256 of `keylink/v1/manifest-hash` ‖ manifest object).
     pub manifest_hash: Hash,
     /// The epoch it was published in.
     pub epoch: Epoch,

@@ -29,8 +29,12 @@ use crate::keys::{chunk_key, chunk_prefix, manifest_key, page_key};
 const SEEN_CACHE: usize = 64 * 1024;
 /// Chunks in flight between the reading and the sealing stage.
 const PIPELINE_DEPTH: usize = 4;
-/// Chunk references per file that still fit a page (8 MiB / ~60 bytes).
-const MAX_FILE_CHUNKS: usize = 120_000;
+/// Chunk references per file: one entry (about 60 bytes a reference) stays
+/// under 6 MiB, so with the 2 MiB page budget below a page never exceeds
+/// the 8 MiB readers accept. At 256 KiB a chunk, files up to about 24 GiB.
+const MAX_FILE_CHUNKS: usize = 100_000;
+/// Close a page before it passes this estimate.
+const PAGE_BUDGET: usize = 2 << 20;
 
 /// What a finished backup produced: what the device publishes as its
 /// snapshot head in the account log, and what it cost.
@@ -270,11 +274,15 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
     }
 
     fn push(&mut self, entry: FileEntry, rng: &mut impl CryptoRng) -> Result<()> {
-        self.page_bytes +=
-            entry.path.as_bytes().len() + entry.symlink_target.len() + 64 + entry.chunks.len() * 60;
+        let cost =
+            entry.path.as_bytes().len() + entry.symlink_target.len() + 64 + entry.chunks.len() * 64;
+        if self.page_bytes + cost > PAGE_BUDGET {
+            self.flush_page(rng)?;
+        }
+        self.page_bytes += cost;
         self.page.entries.push(entry);
         self.sink.stats.entries += 1;
-        if self.page.entries.len() >= MAX_PAGE_ENTRIES || self.page_bytes >= 4 << 20 {
+        if self.page.entries.len() >= MAX_PAGE_ENTRIES {
             self.flush_page(rng)?;
         }
         Ok(())
@@ -476,4 +484,62 @@ fn parse_device_hex(s: &str) -> Option<DeviceId> {
         *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(DeviceId::from_bytes(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use keylink_keys::{AccountId, DeviceIdentity, Epoch, RootKey};
+    use keylink_store::MemoryStore;
+    use keylink_wire::backup::MAX_PAGE_LEN;
+
+    use super::*;
+
+    /// Pages never exceed what readers accept, even when the largest
+    /// allowed file entry follows a nearly full page.
+    #[test]
+    fn pages_stay_under_the_reader_limit() {
+        let mut rng = rand::rng();
+        let store = MemoryStore::new();
+        let account = AccountId::generate(&mut rng);
+        let root = RootKey::generate(Epoch(0), &mut rng);
+        let me = DeviceIdentity::generate(&mut rng);
+        let mut w = SnapshotWriter::new(&store, account, &root, &me, 1, None);
+        let big = |i: u32| FileEntry {
+            path: RelPath::new(format!("big-{i}").into_bytes()).unwrap(),
+            kind: EntryKind::File,
+            mode: 0o644,
+            size: u64::from(MAX_FILE_CHUNKS as u32),
+            mtime_s: 0,
+            mtime_ns: 0,
+            chunks: vec![
+                ChunkRef {
+                    id: [0xab; 32],
+                    writer: me.device_id(),
+                    length: 1
+                };
+                MAX_FILE_CHUNKS
+            ],
+            symlink_target: Vec::new(),
+        };
+        for i in 0..3000u32 {
+            let small = FileEntry {
+                path: RelPath::new(format!("small-{i}").into_bytes()).unwrap(),
+                chunks: vec![],
+                size: 0,
+                ..big(i)
+            };
+            w.push(small, &mut rng).unwrap();
+        }
+        w.push(big(1), &mut rng).unwrap();
+        w.push(big(2), &mut rng).unwrap();
+        w.finish(0, &mut rng).unwrap();
+        let pages = store
+            .list(&format!("{}pages/", crate::keys::account_prefix(&account)))
+            .unwrap();
+        assert!(pages.len() >= 3);
+        for p in pages {
+            let len = store.get(&p, usize::MAX).unwrap().len();
+            assert!(len <= MAX_PAGE_LEN, "page of {len} bytes");
+        }
+    }
 }

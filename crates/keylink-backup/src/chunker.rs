@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const CHUNK_MIN: usize = 64 << 10;
 /// Target average chunk: 256 KiB.
 pub const CHUNK_AVG: usize = 256 << 10;
-/// Largest chunk: 1 MiB. Also the most plaintext a restore holds at once.
+/// Largest chunk this writer makes: 1 MiB (readers accept up to 8 MiB).
 pub const CHUNK_MAX: usize = 1 << 20;
 
 /// Split a stream into chunks. The buffer is bounded by [`CHUNK_MAX`].

@@ -54,8 +54,7 @@ pub enum Error {
     /// length differs from the reference.
     #[error("chunk content does not match its id or length")]
     ChunkMismatch,
-    /// A file's restored content does not match the manifest (length or
-    /// whole-content hash).
+    /// A file's restored content does not have the length the manifest records.
     #[error("restored file {path} does not match the manifest")]
     FileMismatch {
         /// The path in the snapshot.
@@ -96,7 +95,7 @@ pub enum Error {
     #[error("the manifest header does not match the snapshot the log names")]
     HeaderMismatch,
     /// A restored path would leave the restore folder (through a symlink
-    /// already there), or a path in the snapshot repeats.
+    /// already there), or names a folder where a file belongs.
     #[error(
         "refusing to restore {path}: it would leave the restore folder or clash with another entry"
     )]

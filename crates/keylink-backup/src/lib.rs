@@ -8,7 +8,7 @@
 //! pads it (Padmé), and records everything in a paged manifest that is
 //! sealed and signed by the device. Restoring checks the manifest against
 //! the account log's snapshot head, every signature, tag, id, length and
-//! whole-file hash, and writes each file under a temporary name before an
+//! file length, and writes each file under a temporary name before an
 //! atomic rename.
 //!
 //! What it does not do: it does not talk to a server or publish snapshot

@@ -8,7 +8,7 @@
 //! page must hash to its reference in the signed root and authenticate under
 //! the page's position; each chunk must authenticate under its writer,
 //! epoch and id, hash to its id, and have its recorded length; each file
-//! must have its recorded length and whole-content hash before it is renamed
+//! must have its recorded length before it is renamed
 //! into place. Plaintext is released only after its tag verifies.
 
 use std::collections::HashSet;

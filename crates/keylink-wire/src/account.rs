@@ -140,7 +140,7 @@ pub enum Action {
         snapshot_id: Hash,
         /// Its sequence in the actor's chain.
         snapshot_sequence: u64,
-        /// SHA-256 of its manifest.
+        /// The manifest hash (SHA-256 of `keylink/v1/manifest-hash` ‖ manifest object).
         manifest_hash: Hash,
     },
 }
