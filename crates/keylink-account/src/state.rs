@@ -356,6 +356,16 @@ impl LogState {
         &self.epoch_history
     }
 
+    /// The hash of the current password wrap (`None` while pending).
+    pub fn password_wrap_hash(&self) -> Option<Hash> {
+        self.password_wrap_hash
+    }
+
+    /// The hash of the current recovery wrap (`None` if there is none).
+    pub fn recovery_wrap_hash(&self) -> Option<Hash> {
+        self.recovery_wrap_hash
+    }
+
     /// Check that a wrap the server served is the current one the log
     /// records (hash, account and epoch). Run this before opening it: it
     /// detects an outdated or substituted wrap, and spares the device a

@@ -40,6 +40,10 @@ pub const MANIFEST_HASH: &[u8] = b"keylink/v1/manifest-hash";
 /// Hash prefix of a snapshot id: SHA-256(prefix ‖ account ‖ device ‖ sequence).
 pub const SNAPSHOT_ID: &[u8] = b"keylink/v1/snapshot-id";
 
+/// TLS exporter label binding a device's server authentication to its
+/// QUIC connection.
+pub const SERVER_AUTH_EXPORTER: &[u8] = b"keylink/v1/exporter/server-auth";
+
 /// HPKE `info` for a root key sealed to a device.
 pub const SEAL_ROOT_KEY: &[u8] = b"keylink/v1/seal/root-key";
 /// HPKE `info` for an epoch-history bundle sealed to a device.
@@ -78,6 +82,7 @@ mod tests {
             PAGE_AAD,
             MANIFEST_HASH,
             SNAPSHOT_ID,
+            SERVER_AUTH_EXPORTER,
             SEAL_ROOT_KEY,
             SEAL_EPOCH_HISTORY,
             SIG_LOG_DEVICE,

@@ -1,0 +1,63 @@
+//! `keylink-server --data DIR --listen ADDR`: run a keylink server on a
+//! local directory. Prints the certificate fingerprint clients pin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use keylink_net::ServerIdentity;
+use keylink_server::{Server, ServerConfig};
+use keylink_store::LocalDirStore;
+
+/// Run a keylink server.
+#[derive(Parser, Debug)]
+#[command(name = "keylink-server", version)]
+struct Args {
+    /// Data folder: the server's certificate and every stored object.
+    #[arg(long, env = "KEYLINK_SERVER_DATA")]
+    data: PathBuf,
+    /// Address to listen on (UDP).
+    #[arg(long, default_value = "127.0.0.1:4433", env = "KEYLINK_SERVER_LISTEN")]
+    listen: SocketAddr,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keylink-server: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("keylink-server: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let identity = ServerIdentity::load_or_generate(&args.data.join("identity"))?;
+    let store = Arc::new(LocalDirStore::open(args.data.join("objects"))?);
+    let config = ServerConfig {
+        listen: args.listen,
+        ..ServerConfig::default()
+    };
+    let server = Server::start(&identity, store, config)?;
+    println!("keylink-server listening on {}", server.local_addr()?);
+    println!("certificate fingerprint: {}", server.fingerprint());
+    tokio::signal::ctrl_c().await?;
+    eprintln!("keylink-server: shutting down");
+    server.shutdown(Duration::from_secs(10)).await;
+    Ok(())
+}

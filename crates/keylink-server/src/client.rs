@@ -1,0 +1,205 @@
+//! A client for the server's protocol: one QUIC connection, one stream per
+//! request. The device library builds on it; the tests drive the server
+//! through it.
+
+use std::net::SocketAddr;
+
+use keylink_keys::{AccountId, DeviceIdentity, SignatureContext, labels};
+use keylink_net::{Connection, Endpoint, ServerTrust, connect, exporter, read_frame, write_frame};
+use keylink_wire::Wire;
+use keylink_wire::server::{MAX_MESSAGE_LEN, Request, Response};
+
+use crate::conn::auth_message;
+use crate::error::ClientError;
+
+/// A connection to a keylink server.
+#[derive(Clone)]
+pub struct ServerClient {
+    conn: Connection,
+}
+
+impl ServerClient {
+    /// Connect, verifying the server as `trust` says.
+    ///
+    /// # Errors
+    /// [`ClientError::Net`] (including a fingerprint that does not match).
+    pub async fn connect(
+        endpoint: &Endpoint,
+        addr: SocketAddr,
+        trust: &ServerTrust,
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            conn: connect(endpoint, addr, trust).await?,
+        })
+    }
+
+    /// The underlying connection.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Send one request and read its answer; a refusal becomes
+    /// [`ClientError::Refused`].
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn request(&self, request: &Request) -> Result<Response, ClientError> {
+        let (mut send, mut recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(keylink_net::NetError::from)?;
+        write_frame(&mut send, &request.encode()).await?;
+        let _ = send.finish();
+        let frame = read_frame(&mut recv, MAX_MESSAGE_LEN)
+            .await?
+            .ok_or(keylink_net::NetError::Truncated)?;
+        match Response::decode(&frame)? {
+            Response::Failure { code, message } => Err(ClientError::Refused { code, message }),
+            other => Ok(other),
+        }
+    }
+
+    /// Prove to the server that this connection is `identity`, a device of
+    /// `account`.
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] (unknown or revoked device), [`ClientError::Net`].
+    pub async fn authenticate(
+        &self,
+        account: &AccountId,
+        identity: &DeviceIdentity,
+    ) -> Result<(), ClientError> {
+        let (mut send, mut recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(keylink_net::NetError::from)?;
+        let device = identity.device_id();
+        write_frame(
+            &mut send,
+            &Request::Hello {
+                account: *account,
+                device,
+            }
+            .encode(),
+        )
+        .await?;
+        let frame = read_frame(&mut recv, 1024)
+            .await?
+            .ok_or(keylink_net::NetError::Truncated)?;
+        let nonce = match Response::decode(&frame)? {
+            Response::Challenge { nonce } => nonce,
+            Response::Failure { code, message } => {
+                return Err(ClientError::Refused { code, message });
+            }
+            _ => return Err(ClientError::Unexpected),
+        };
+        let binding = exporter(&self.conn, labels::SERVER_AUTH_EXPORTER, b"")
+            .map_err(|_| ClientError::Exporter)?;
+        let signature = identity.sign(
+            SignatureContext::ServerAuth,
+            &auth_message(&nonce, account, &device, &binding),
+        );
+        write_frame(&mut send, &Request::Auth { signature }.encode()).await?;
+        let _ = send.finish();
+        let frame = read_frame(&mut recv, 1024)
+            .await?
+            .ok_or(keylink_net::NetError::Truncated)?;
+        match Response::decode(&frame)? {
+            Response::Done { .. } => Ok(()),
+            Response::Failure { code, message } => Err(ClientError::Refused { code, message }),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
+    /// Append entries at `expected_next` (compare-and-swap).
+    ///
+    /// # Errors
+    /// [`ClientError::Refused`] with `Conflict` when another device won.
+    pub async fn append(
+        &self,
+        account: &AccountId,
+        expected_next: u64,
+        entries: Vec<Vec<u8>>,
+    ) -> Result<(), ClientError> {
+        expect_done(
+            self.request(&Request::Append {
+                account: *account,
+                expected_next,
+                entries,
+            })
+            .await?,
+        )
+        .map(|_| ())
+    }
+
+    /// Every log entry from `since` on.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn fetch_log(
+        &self,
+        account: &AccountId,
+        since: u64,
+    ) -> Result<Vec<Vec<u8>>, ClientError> {
+        let mut out = Vec::new();
+        loop {
+            let next = since + out.len() as u64;
+            match self
+                .request(&Request::FetchLog {
+                    account: *account,
+                    since: next,
+                })
+                .await?
+            {
+                Response::Log { entries, more } => {
+                    let got = entries.len();
+                    out.extend(entries);
+                    if !more || got == 0 {
+                        return Ok(out);
+                    }
+                }
+                _ => return Err(ClientError::Unexpected),
+            }
+        }
+    }
+
+    /// Create an object; `Ok(false)` if it already existed.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn put_object(&self, key: &str, value: Vec<u8>) -> Result<bool, ClientError> {
+        expect_done(
+            self.request(&Request::PutObject {
+                key: key.to_string(),
+                value,
+            })
+            .await?,
+        )
+    }
+
+    /// Read an object of at most `max_len` bytes.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn get_object(&self, key: &str, max_len: u64) -> Result<Vec<u8>, ClientError> {
+        match self
+            .request(&Request::GetObject {
+                key: key.to_string(),
+                max_len,
+            })
+            .await?
+        {
+            Response::Object { value } => Ok(value),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+}
+
+fn expect_done(r: Response) -> Result<bool, ClientError> {
+    match r {
+        Response::Done { created } => Ok(created),
+        _ => Err(ClientError::Unexpected),
+    }
+}

@@ -1,0 +1,429 @@
+//! One client connection: authentication state and request handling. Every
+//! request is one frame on its own stream, answered by one frame.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use keylink_keys::{AccountId, DeviceId, SignatureContext, labels};
+use keylink_net::{Connection, RecvStream, SendStream, exporter, read_frame, write_frame};
+use keylink_store::ObjectKey;
+use keylink_wire::Wire;
+use keylink_wire::server::{FailureCode, MAX_MESSAGE_LEN, Request, Response};
+use rand_core::Rng;
+
+use crate::Shared;
+use crate::accounts::{Refusal, client_key_allowed, internal, store_refusal};
+use crate::relay::pump;
+
+/// Which device this connection proved it is.
+pub type AuthState = Arc<Mutex<Option<(AccountId, DeviceId)>>>;
+
+/// Serve every stream of `conn` until it closes.
+pub async fn serve(shared: Arc<Shared>, conn: Connection) {
+    let auth: AuthState = Arc::default();
+    let peer = conn.remote_address().ip();
+    while let Ok((send, recv)) = conn.accept_bi().await {
+        if shared.stopping() {
+            break;
+        }
+        let (shared, conn, auth) = (shared.clone(), conn.clone(), auth.clone());
+        let guard = shared.in_flight.clone();
+        tokio::spawn(async move {
+            handle(&shared, &conn, &auth, peer, send, recv).await;
+            drop(guard);
+        });
+    }
+}
+
+async fn respond(send: &mut SendStream, r: &Response) {
+    let _ = write_frame(send, &r.encode()).await;
+    let _ = send.finish();
+}
+
+fn failure((code, message): Refusal) -> Response {
+    Response::Failure { code, message }
+}
+
+async fn handle(
+    shared: &Shared,
+    conn: &Connection,
+    auth: &AuthState,
+    peer: IpAddr,
+    mut send: SendStream,
+    mut recv: RecvStream,
+) {
+    let frame = match tokio::time::timeout(
+        shared.config.request_timeout,
+        read_frame(&mut recv, MAX_MESSAGE_LEN),
+    )
+    .await
+    {
+        Ok(Ok(Some(f))) => f,
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => {
+            respond(
+                &mut send,
+                &failure((FailureCode::BadRequest, e.to_string())),
+            )
+            .await;
+            return;
+        }
+        Err(_) => {
+            // A slow sender: give the stream up rather than hold it.
+            let _ = recv.stop(1u32.into());
+            return;
+        }
+    };
+    let request = match Request::decode(&frame) {
+        Ok(r) => r,
+        Err(e) => {
+            respond(
+                &mut send,
+                &failure((FailureCode::BadRequest, e.to_string())),
+            )
+            .await;
+            return;
+        }
+    };
+    let answer = match request {
+        Request::Hello { account, device } => {
+            authenticate(shared, conn, auth, account, device, &mut send, &mut recv).await
+        }
+        Request::RelayOpen => {
+            relay_open(shared, peer, send, recv).await;
+            return;
+        }
+        Request::RelayJoin { channel } => {
+            relay_join(shared, channel, send, recv).await;
+            return;
+        }
+        other => dispatch(shared, auth, peer, other).await,
+    };
+    respond(&mut send, &answer.unwrap_or_else(failure)).await;
+}
+
+async fn dispatch(
+    shared: &Shared,
+    auth: &AuthState,
+    peer: IpAddr,
+    request: Request,
+) -> Result<Response, Refusal> {
+    match request {
+        Request::CreateAccount {
+            genesis,
+            password_wrap,
+            recovery_wrap,
+        } => {
+            limit(shared.by_addr.allow(&peer, Instant::now()))?;
+            let account = shared
+                .accounts
+                .create(&genesis, &password_wrap, recovery_wrap.as_deref())
+                .await?;
+            tracing::info!(account = %account, "account created");
+            Ok(Response::Done { created: true })
+        }
+        Request::Append {
+            account,
+            expected_next,
+            entries,
+        } => {
+            // Entries authenticate themselves (signatures checked against
+            // the log); a connection that proved a device must still be current.
+            if let Some((a, d)) = current_auth(auth) {
+                if a == account {
+                    require_current(shared, &a, &d).await?;
+                }
+            } else {
+                limit(shared.by_addr.allow(&peer, Instant::now()))?;
+            }
+            let head = shared
+                .accounts
+                .append(&account, expected_next, entries)
+                .await?;
+            tracing::info!(account = %account, head, "log appended");
+            Ok(Response::Done { created: true })
+        }
+        Request::FetchLog { account, since } => {
+            if current_auth(auth).map(|(a, _)| a) != Some(account) {
+                limit(shared.by_addr.allow(&peer, Instant::now()))?;
+            }
+            let log = shared.accounts.log(&account).await?;
+            let from = usize::try_from(since)
+                .unwrap_or(usize::MAX)
+                .min(log.entries.len());
+            let mut entries = Vec::new();
+            let mut bytes = 0;
+            for e in log.entries.iter().skip(from) {
+                if entries.len() >= keylink_wire::server::MAX_ENTRIES_PER_MESSAGE
+                    || bytes + e.len() > 8 << 20
+                {
+                    return Ok(Response::Log {
+                        entries,
+                        more: true,
+                    });
+                }
+                bytes += e.len();
+                entries.push(e.clone());
+            }
+            Ok(Response::Log {
+                entries,
+                more: false,
+            })
+        }
+        Request::GetWraps { account } => {
+            // Anyone who knows an account id may ask, so guessing is slowed
+            // per account and per source address.
+            let now = Instant::now();
+            limit(
+                shared.wraps_by_account.allow(&account, now) && shared.by_addr.allow(&peer, now),
+            )?;
+            let (password_wrap, recovery_wrap) = shared.accounts.wraps(&account).await?;
+            Ok(Response::Wraps {
+                password_wrap,
+                recovery_wrap,
+            })
+        }
+        Request::PutWrap { wrap } => {
+            let (account, device) = authenticated(auth)?;
+            require_current(shared, &account, &device).await?;
+            let created = shared.accounts.put_wrap(&account, &wrap).await?;
+            Ok(Response::Done { created })
+        }
+        Request::PutObject { key, value } => {
+            let (account, device) = authenticated(auth)?;
+            require_current(shared, &account, &device).await?;
+            if value.len() > shared.config.max_object_len {
+                return Err((
+                    FailureCode::TooLarge,
+                    format!("objects are at most {} bytes", shared.config.max_object_len),
+                ));
+            }
+            let key = allowed_key(&account, &key)?;
+            let store = shared.accounts.store().clone();
+            let put = tokio::task::spawn_blocking(move || store.put_if_absent(&key, &value))
+                .await
+                .map_err(|_| internal("task failed"))?
+                .map_err(store_refusal)?;
+            Ok(Response::Done {
+                created: put == keylink_store::Put::Created,
+            })
+        }
+        Request::GetObject { key, max_len } => {
+            let (account, device) = authenticated(auth)?;
+            require_current(shared, &account, &device).await?;
+            let key = allowed_key(&account, &key)?;
+            let max = usize::try_from(max_len)
+                .unwrap_or(usize::MAX)
+                .min(shared.config.max_object_len);
+            let store = shared.accounts.store().clone();
+            let value = tokio::task::spawn_blocking(move || store.get(&key, max))
+                .await
+                .map_err(|_| internal("task failed"))?
+                .map_err(store_refusal)?;
+            Ok(Response::Object { value })
+        }
+        Request::ListObjects { prefix } => {
+            let (account, device) = authenticated(auth)?;
+            require_current(shared, &account, &device).await?;
+            if !prefix.starts_with(&crate::accounts::account_prefix(&account)) {
+                return Err((
+                    FailureCode::Forbidden,
+                    "list only under your own account".into(),
+                ));
+            }
+            let store = shared.accounts.store().clone();
+            let keys = tokio::task::spawn_blocking(move || store.list(&prefix))
+                .await
+                .map_err(|_| internal("task failed"))?
+                .map_err(store_refusal)?;
+            Ok(Response::Keys {
+                keys: keys.into_iter().map(|k| k.as_str().to_string()).collect(),
+            })
+        }
+        Request::Hello { .. }
+        | Request::Auth { .. }
+        | Request::RelayOpen
+        | Request::RelayJoin { .. } => Err((FailureCode::BadRequest, "out of order".into())),
+        _ => Err((FailureCode::BadRequest, "unknown request".into())),
+    }
+}
+
+fn limit(allowed: bool) -> Result<(), Refusal> {
+    if allowed {
+        Ok(())
+    } else {
+        Err((
+            FailureCode::RateLimited,
+            "too many requests; wait and retry".into(),
+        ))
+    }
+}
+
+fn current_auth(auth: &AuthState) -> Option<(AccountId, DeviceId)> {
+    *auth
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn authenticated(auth: &AuthState) -> Result<(AccountId, DeviceId), Refusal> {
+    current_auth(auth).ok_or((
+        FailureCode::Unauthenticated,
+        "authenticate as a device of the account first".into(),
+    ))
+}
+
+async fn require_current(
+    shared: &Shared,
+    account: &AccountId,
+    device: &DeviceId,
+) -> Result<(), Refusal> {
+    let log = shared.accounts.log(account).await?;
+    if log.state.is_current(device) {
+        Ok(())
+    } else {
+        Err((
+            FailureCode::Forbidden,
+            "this device is not a current device of the account (revoked?)".into(),
+        ))
+    }
+}
+
+fn allowed_key(account: &AccountId, key: &str) -> Result<ObjectKey, Refusal> {
+    if !client_key_allowed(account, key) {
+        return Err((
+            FailureCode::Forbidden,
+            "keys must lie under your own account's data".into(),
+        ));
+    }
+    ObjectKey::new(key).map_err(store_refusal)
+}
+
+/// Challenge–response: the device signs the server's nonce, its account and
+/// device ids, and this connection's TLS exporter (so the proof cannot be
+/// replayed on another connection).
+async fn authenticate(
+    shared: &Shared,
+    conn: &Connection,
+    auth: &AuthState,
+    account: AccountId,
+    device: DeviceId,
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+) -> Result<Response, Refusal> {
+    let log = shared.accounts.log(&account).await?;
+    let keys = log
+        .state
+        .devices()
+        .get(&device)
+        .map(|d| d.record.keys)
+        .ok_or((
+            FailureCode::Forbidden,
+            "this device is not a current device of the account".into(),
+        ))?;
+    let mut nonce = [0u8; 32];
+    rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut nonce);
+    write_frame(send, &Response::Challenge { nonce }.encode())
+        .await
+        .map_err(|e| (FailureCode::BadRequest, e.to_string()))?;
+    let frame = tokio::time::timeout(shared.config.request_timeout, read_frame(recv, 1024))
+        .await
+        .map_err(|_| (FailureCode::BadRequest, "authentication timed out".into()))?
+        .map_err(|e| (FailureCode::BadRequest, e.to_string()))?
+        .ok_or((FailureCode::BadRequest, "authentication abandoned".into()))?;
+    let Ok(Request::Auth { signature }) = Request::decode(&frame) else {
+        return Err((
+            FailureCode::BadRequest,
+            "expected the signed challenge".into(),
+        ));
+    };
+    let binding = exporter(conn, labels::SERVER_AUTH_EXPORTER, b"")
+        .map_err(|_| internal("no TLS exporter"))?;
+    let message = auth_message(&nonce, &account, &device, &binding);
+    keys.verify(SignatureContext::ServerAuth, &message, &signature)
+        .map_err(|_| {
+            (
+                FailureCode::Unauthenticated,
+                "the challenge signature does not verify".into(),
+            )
+        })?;
+    *auth
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((account, device));
+    tracing::debug!(account = %account, device = %device, "device authenticated");
+    Ok(Response::Done { created: false })
+}
+
+/// What a device signs to authenticate.
+pub fn auth_message(
+    nonce: &[u8; 32],
+    account: &AccountId,
+    device: &DeviceId,
+    binding: &[u8; 32],
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(32 + 16 + 16 + 32);
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(account.as_bytes());
+    m.extend_from_slice(device.as_bytes());
+    m.extend_from_slice(binding);
+    m
+}
+
+async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendStream, recv: RecvStream) {
+    if !shared.by_addr.allow(&peer, Instant::now()) {
+        respond(
+            &mut send,
+            &failure((FailureCode::RateLimited, "too many requests".into())),
+        )
+        .await;
+        return;
+    }
+    let mut id = [0u8; 16];
+    rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut id);
+    let Some(joined) = shared.relay.open(id, Instant::now()) else {
+        respond(
+            &mut send,
+            &failure((
+                FailureCode::Unavailable,
+                "the relay is full; retry later".into(),
+            )),
+        )
+        .await;
+        return;
+    };
+    let answer = Response::Channel {
+        channel: id,
+        expires_in_ms: u64::try_from(shared.relay.ttl().as_millis()).unwrap_or(u64::MAX),
+    };
+    if write_frame(&mut send, &answer.encode()).await.is_err() {
+        return;
+    }
+    match tokio::time::timeout(shared.relay.ttl(), joined).await {
+        Ok(Ok(peer)) => pump((send, recv), peer).await,
+        _ => {
+            let _ = send.finish();
+        }
+    }
+}
+
+async fn relay_join(shared: &Shared, channel: [u8; 16], mut send: SendStream, recv: RecvStream) {
+    let Some(opener) = shared.relay.join(&channel, Instant::now()) else {
+        respond(
+            &mut send,
+            &failure((
+                FailureCode::ChannelUnavailable,
+                "unknown, used or expired channel".into(),
+            )),
+        )
+        .await;
+        return;
+    };
+    if write_frame(&mut send, &Response::Done { created: false }.encode())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    // The opener's task forwards from here on.
+    let _ = opener.send((send, recv));
+}

@@ -1,0 +1,188 @@
+//! The keylink server: the untrusted cloud.
+//!
+//! What it does: keeps each account's signed log (verifying every append
+//! with the same rules devices use, and accepting it only on top of the
+//! current head), the account's key wraps, and its encrypted objects; relays
+//! linking sessions between two devices; authenticates devices by a
+//! challenge signed with their identity key and bound to the QUIC
+//! connection; and refuses a revoked device everything from the moment its
+//! removal is in the log. Everything it keeps lives in one
+//! [`keylink_store::Store`], so several processes can share a store.
+//!
+//! What it does not do: it never holds a key that opens anything, and
+//! clients never trust its checks — they verify the log and every object
+//! themselves. It never logs object contents or wraps.
+//!
+//! Trust assumptions: none toward clients; every input is bounded and
+//! checked. The operator's storage is where availability comes from, not
+//! confidentiality.
+
+mod accounts;
+pub mod client;
+mod conn;
+mod error;
+mod limits;
+mod relay;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use keylink_keys::AccountId;
+use keylink_net::{Endpoint, EndpointLimits, Fingerprint, ServerIdentity, server_endpoint};
+use keylink_store::Store;
+
+pub use client::ServerClient;
+pub use conn::auth_message;
+pub use error::{ClientError, ServerError};
+pub use limits::RateLimiter;
+
+/// What a server allows.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Per-connection QUIC limits.
+    pub endpoint: EndpointLimits,
+    /// Most connections at once; more are refused.
+    pub max_connections: usize,
+    /// Largest object a client may store.
+    pub max_object_len: usize,
+    /// Wrap requests per account: burst, then per second.
+    pub wraps_per_account: (u32, f64),
+    /// Unauthenticated requests per source address: burst, then per second.
+    pub per_address: (u32, f64),
+    /// Relay channels waiting at once.
+    pub max_relay_channels: usize,
+    /// How long a relay channel waits for its second side.
+    pub relay_ttl: Duration,
+    /// How long a new stream may take to deliver its request.
+    pub request_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            endpoint: EndpointLimits::default(),
+            max_connections: 10_000,
+            max_object_len: 10 << 20,
+            wraps_per_account: (5, 1.0 / 12.0),
+            per_address: (200, 50.0),
+            max_relay_channels: 20_000,
+            relay_ttl: relay::CHANNEL_TTL,
+            request_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    accounts: accounts::Accounts,
+    relay: relay::Relay,
+    wraps_by_account: RateLimiter<AccountId>,
+    by_addr: RateLimiter<IpAddr>,
+    config: ServerConfig,
+    stopping: AtomicBool,
+    /// One clone per request in flight; shutdown waits for them.
+    in_flight: Arc<()>,
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// A running server.
+pub struct Server {
+    endpoint: Endpoint,
+    shared: Arc<Shared>,
+    fingerprint: Fingerprint,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Bind and start serving. Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ServerError::Net`] if the address cannot be bound.
+    pub fn start(
+        identity: &ServerIdentity,
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+    ) -> Result<Self, ServerError> {
+        let endpoint = server_endpoint(identity, config.listen, config.endpoint)?;
+        let shared = Arc::new(Shared {
+            accounts: accounts::Accounts::new(store),
+            relay: relay::Relay::new(config.max_relay_channels, config.relay_ttl),
+            wraps_by_account: RateLimiter::new(
+                config.wraps_per_account.0,
+                config.wraps_per_account.1,
+                1_000_000,
+            ),
+            by_addr: RateLimiter::new(config.per_address.0, config.per_address.1, 1_000_000),
+            config,
+            stopping: AtomicBool::new(false),
+            in_flight: Arc::new(()),
+        });
+        let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));
+        Ok(Self {
+            endpoint,
+            shared,
+            fingerprint: identity.fingerprint(),
+            accept,
+        })
+    }
+
+    /// The address it listens on.
+    ///
+    /// # Errors
+    /// If the socket has no address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Relay channels waiting for their second side.
+    pub fn relay_waiting(&self) -> usize {
+        self.shared.relay.waiting()
+    }
+
+    /// The certificate fingerprint clients pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Stop accepting, let requests in flight finish (up to `grace`), then
+    /// close every connection.
+    pub async fn shutdown(self, grace: Duration) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        self.accept.abort();
+        let deadline = tokio::time::Instant::now() + grace;
+        while Arc::strong_count(&self.shared.in_flight) > 1
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.endpoint.close(0u32.into(), b"server shutting down");
+        self.endpoint.wait_idle().await;
+    }
+}
+
+async fn accept_loop(endpoint: Endpoint, shared: Arc<Shared>) {
+    let connections = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            incoming.refuse();
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            if let Ok(conn) = incoming.await {
+                conn::serve(shared, conn).await;
+            }
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,108 @@
+//! The relay: single-use channels that pair two streams and forward opaque
+//! frames between them.
+//!
+//! A device opens a channel and keeps its stream; another joins it by id
+//! within the expiry. From then on, every frame one side sends is written to
+//! the other, one at a time (QUIC flow control bounds what is buffered).
+//! When either side ends or fails — a linking handshake that fails closes
+//! its stream — the channel is closed on both. An id is never reused: after
+//! a join, or after it expires, joining it again is refused.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use keylink_net::{RecvStream, SendStream, read_frame, write_frame};
+use tokio::sync::oneshot;
+
+/// How long an opened channel waits for the other side, by default.
+pub const CHANNEL_TTL: Duration = Duration::from_secs(300);
+/// Largest frame the relay forwards (linking messages are small).
+pub const MAX_RELAY_FRAME: usize = 64 << 10;
+
+/// The joining side's stream, handed to the opener.
+pub type Peer = (SendStream, RecvStream);
+
+/// A waiting channel: when it was opened, and where to hand the joiner.
+type Waiting = (Instant, oneshot::Sender<Peer>);
+
+/// Open channels waiting for their second side.
+pub struct Relay {
+    waiting: Mutex<HashMap<[u8; 16], Waiting>>,
+    max_channels: usize,
+    ttl: Duration,
+}
+
+impl Relay {
+    /// A relay holding at most `max_channels` waiting channels.
+    pub fn new(max_channels: usize, ttl: Duration) -> Self {
+        Self {
+            waiting: Mutex::new(HashMap::new()),
+            max_channels,
+            ttl,
+        }
+    }
+
+    /// How long a channel waits for its second side.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Register channel `id`; the receiver yields the joiner's stream.
+    /// `None` if the relay is full.
+    pub fn open(&self, id: [u8; 16], now: Instant) -> Option<oneshot::Receiver<Peer>> {
+        let mut w = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ttl = self.ttl;
+        w.retain(|_, (t, tx)| now.duration_since(*t) < ttl && !tx.is_closed());
+        if w.len() >= self.max_channels {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        w.insert(id, (now, tx));
+        Some(rx)
+    }
+
+    /// Take channel `id` for joining: once only, and only before it expires.
+    pub fn join(&self, id: &[u8; 16], now: Instant) -> Option<oneshot::Sender<Peer>> {
+        let mut w = self
+            .waiting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (opened, tx) = w.remove(id)?;
+        (now.duration_since(opened) < self.ttl && !tx.is_closed()).then_some(tx)
+    }
+
+    /// Channels waiting now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.lock().map(|w| w.len()).unwrap_or(0)
+    }
+}
+
+/// Forward frames both ways until either side ends or fails, then close both.
+pub async fn pump(a: Peer, b: Peer) {
+    let ((mut a_send, mut a_recv), (mut b_send, mut b_recv)) = (a, b);
+    {
+        let a_to_b = forward(&mut a_recv, &mut b_send);
+        let b_to_a = forward(&mut b_recv, &mut a_send);
+        // The first side to stop ends the channel for both.
+        tokio::select! {
+            () = a_to_b => {}
+            () = b_to_a => {}
+        }
+    }
+    let _ = a_send.finish();
+    let _ = b_send.finish();
+    let _ = a_recv.stop(0u32.into());
+    let _ = b_recv.stop(0u32.into());
+}
+
+async fn forward(from: &mut RecvStream, to: &mut SendStream) {
+    while let Ok(Some(frame)) = read_frame(from, MAX_RELAY_FRAME).await {
+        if write_frame(to, &frame).await.is_err() {
+            break;
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Server tests over real QUIC on loopback.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod accounts;
+mod hostile;
+mod relay;
+mod support;

@@ -1,0 +1,168 @@
+//! A server on loopback with an in-memory store, and an account with two
+//! devices driven through the real client.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keylink_account::{LogState, RotationWraps, genesis};
+use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey};
+use keylink_net::{ServerIdentity, ServerTrust, client_endpoint};
+use keylink_server::{Server, ServerClient, ServerConfig};
+use keylink_store::MemoryStore;
+use keylink_wire::Wire;
+use keylink_wire::account::{DeviceName, DeviceRecord, SignedEntry};
+use keylink_wire::server::Request;
+use rand::SeedableRng;
+use rand::rngs::ChaCha20Rng;
+
+pub const TINY: KdfParams = KdfParams::insecure_for_tests(8, 1, 1);
+
+pub struct Harness {
+    pub server: Server,
+    pub addr: SocketAddr,
+    pub trust: ServerTrust,
+}
+
+pub fn config() -> ServerConfig {
+    ServerConfig {
+        relay_ttl: Duration::from_millis(800),
+        request_timeout: Duration::from_millis(800),
+        ..ServerConfig::default()
+    }
+}
+
+pub async fn start(config: ServerConfig) -> Harness {
+    let identity = ServerIdentity::generate().unwrap();
+    let store = MemoryStore::new();
+    let server = Server::start(&identity, Arc::new(store.clone()), config).unwrap();
+    let addr = server.local_addr().unwrap();
+    Harness {
+        trust: ServerTrust::Pinned(server.fingerprint()),
+        server,
+        addr,
+    }
+}
+
+impl Harness {
+    pub async fn client(&self) -> ServerClient {
+        let ep = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+        ServerClient::connect(&ep, self.addr, &self.trust)
+            .await
+            .unwrap()
+    }
+}
+
+/// An account with devices 0 and 1, created on the server through the client.
+pub struct Account {
+    pub rng: ChaCha20Rng,
+    pub id: AccountId,
+    pub root: RootKey,
+    pub devices: Vec<DeviceIdentity>,
+    pub log: LogState,
+    pub password: Password,
+}
+
+impl Account {
+    pub async fn create(h: &Harness, seed: u64) -> Self {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let id = AccountId::generate(&mut rng);
+        let root = RootKey::generate(Epoch(0), &mut rng);
+        let a = DeviceIdentity::generate(&mut rng);
+        let password = Password::new("server test password").unwrap();
+        let wrap = KeyWrap::seal_password(&root, &id, &password, TINY, &mut rng).unwrap();
+        let g = genesis(
+            id,
+            &a,
+            DeviceName::new("phone").unwrap(),
+            &root,
+            &wrap,
+            None,
+            0,
+        );
+        let c = h.client().await;
+        c.request(&Request::CreateAccount {
+            genesis: g.encode(),
+            password_wrap: wrap.to_bytes(),
+            recovery_wrap: None,
+        })
+        .await
+        .unwrap();
+        let log = LogState::verify(std::slice::from_ref(&g)).unwrap();
+        let mut acct = Self {
+            rng,
+            id,
+            root,
+            devices: vec![a],
+            log,
+            password,
+        };
+        let b = DeviceIdentity::generate(&mut acct.rng);
+        let add = acct
+            .log
+            .add_device(
+                &acct.devices[0],
+                &acct.root,
+                DeviceRecord {
+                    keys: b.public_keys(),
+                    name: DeviceName::new("laptop").unwrap(),
+                },
+                0,
+            )
+            .unwrap();
+        acct.devices.push(b);
+        acct.append(&c, vec![add]).await.unwrap();
+        acct
+    }
+
+    pub async fn append(
+        &mut self,
+        c: &ServerClient,
+        entries: Vec<SignedEntry>,
+    ) -> Result<(), keylink_server::ClientError> {
+        let next = self.log.next_sequence();
+        c.append(&self.id, next, entries.iter().map(Wire::encode).collect())
+            .await?;
+        for e in &entries {
+            self.log.apply(e).unwrap();
+        }
+        Ok(())
+    }
+
+    pub async fn device_client(&self, h: &Harness, d: usize) -> ServerClient {
+        let c = h.client().await;
+        c.authenticate(&self.id, &self.devices[d]).await.unwrap();
+        c
+    }
+
+    pub fn revoke(&mut self, by: usize, target: usize) -> Vec<SignedEntry> {
+        let wraps = RotationWraps {
+            password: Some((&self.password, TINY)),
+            recovery: None,
+        };
+        let r = self
+            .log
+            .revoke(
+                &self.devices[by],
+                &self.root,
+                &[],
+                self.devices[target].device_id(),
+                wraps,
+                0,
+                &mut self.rng,
+            )
+            .unwrap();
+        self.root = r.root;
+        r.entries
+    }
+
+    pub fn object_key(&self, name: &str) -> String {
+        let hex: String = self
+            .id
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("a/{hex}/chunks/{name}")
+    }
+}
