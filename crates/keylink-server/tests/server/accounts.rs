@@ -200,7 +200,10 @@ async fn graceful_shutdown_finishes_and_stops_serving() {
     );
     let addr = h.addr;
     let trust = h.trust.clone();
-    h.server.shutdown(std::time::Duration::from_secs(2)).await;
+    h.server
+        .unwrap()
+        .shutdown(std::time::Duration::from_secs(2))
+        .await;
     assert!(
         c.get_object(&acct.object_key("x"), 2000).await.is_err(),
         "connections are closed"

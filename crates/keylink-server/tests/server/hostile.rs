@@ -93,3 +93,92 @@ async fn a_flood_of_streams_is_bounded_and_others_are_served() {
     drop(held);
     let _ = Request::RelayOpen.encode();
 }
+
+/// Datagrams that are not QUIC (or QUIC with a garbage payload) are ignored,
+/// and the server keeps serving.
+#[tokio::test]
+async fn garbage_datagrams_are_ignored() {
+    let h = start(config()).await;
+    let acct = Account::create(&h, 14).await;
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut x: u32 = 0x1234_5678;
+    for i in 0..2000usize {
+        let mut packet = vec![0u8; 1 + i % 1400];
+        for b in packet.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        if i % 3 == 0 {
+            packet[0] = 0xc0; // looks like a QUIC long header
+        }
+        sock.send_to(&packet, h.addr).unwrap();
+    }
+    still_serves(&h, &acct).await;
+}
+
+/// A client that speaks another protocol (wrong ALPN) gets no connection.
+#[tokio::test]
+async fn another_alpn_is_refused() {
+    let h = start(config()).await;
+    let acct = Account::create(&h, 15).await;
+    let mut tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .dangerous()
+    .with_custom_certificate_verifier(std::sync::Arc::new(AnyCert))
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let ep = keylink_net::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let r = ep
+        .connect_with(
+            quinn::ClientConfig::new(std::sync::Arc::new(quic)),
+            h.addr,
+            "keylink-server",
+        )
+        .unwrap()
+        .await;
+    assert!(r.is_err(), "a connection without ALPN keylink/1 must fail");
+    still_serves(&h, &acct).await;
+}
+
+#[derive(Debug)]
+struct AnyCert;
+
+impl rustls::client::danger::ServerCertVerifier for AnyCert {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

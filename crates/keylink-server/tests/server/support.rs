@@ -19,7 +19,8 @@ use rand::rngs::ChaCha20Rng;
 pub const TINY: KdfParams = KdfParams::insecure_for_tests(8, 1, 1);
 
 pub struct Harness {
-    pub server: Server,
+    /// The in-process server (None for a server in another process).
+    pub server: Option<Server>,
     pub addr: SocketAddr,
     pub trust: ServerTrust,
 }
@@ -39,12 +40,21 @@ pub async fn start(config: ServerConfig) -> Harness {
     let addr = server.local_addr().unwrap();
     Harness {
         trust: ServerTrust::Pinned(server.fingerprint()),
-        server,
+        server: Some(server),
         addr,
     }
 }
 
 impl Harness {
+    /// A server running elsewhere (another process).
+    pub fn remote(addr: SocketAddr, trust: ServerTrust) -> Self {
+        Self {
+            server: None,
+            addr,
+            trust,
+        }
+    }
+
     pub async fn client(&self) -> ServerClient {
         let ep = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
         ServerClient::connect(&ep, self.addr, &self.trust)
