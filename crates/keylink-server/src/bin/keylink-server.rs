@@ -22,6 +22,16 @@ struct Args {
     /// Address to listen on (UDP).
     #[arg(long, default_value = "127.0.0.1:4433", env = "KEYLINK_SERVER_LISTEN")]
     listen: SocketAddr,
+    /// Requests without device authentication (account creation, wrap and
+    /// log fetches, relay channels) a single source address may make at once.
+    #[arg(long, default_value_t = 200)]
+    per_address_burst: u32,
+    /// ... and per second after the burst.
+    #[arg(long, default_value_t = 50.0)]
+    per_address_rate: f64,
+    /// Most connections at once.
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
 }
 
 fn main() -> ExitCode {
@@ -51,6 +61,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let store = Arc::new(LocalDirStore::open(args.data.join("objects"))?);
     let config = ServerConfig {
         listen: args.listen,
+        per_address: (args.per_address_burst, args.per_address_rate),
+        max_connections: args.max_connections,
         ..ServerConfig::default()
     };
     let server = Server::start(&identity, store, config)?;
