@@ -27,11 +27,15 @@ mod error;
 mod key;
 mod local;
 mod memory;
+#[cfg(feature = "s3")]
+mod s3;
 
 pub use error::StoreError;
 pub use key::ObjectKey;
 pub use local::LocalDirStore;
 pub use memory::MemoryStore;
+#[cfg(feature = "s3")]
+pub use s3::{S3Config, S3Store};
 
 /// What a create-if-absent write did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

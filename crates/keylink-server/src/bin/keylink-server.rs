@@ -32,6 +32,12 @@ struct Args {
     /// Most connections at once.
     #[arg(long, default_value_t = 10_000)]
     max_connections: usize,
+    /// Keep objects and logs in an S3-compatible store instead of the data
+    /// folder: http(s)://host:port/bucket, with the keys in
+    /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Several servers may share
+    /// one bucket.
+    #[arg(long, env = "KEYLINK_SERVER_S3_URL")]
+    s3_url: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -58,7 +64,17 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let identity = ServerIdentity::load_or_generate(&args.data.join("identity"))?;
-    let store = Arc::new(LocalDirStore::open(args.data.join("objects"))?);
+    let store: Arc<dyn keylink_store::Store> = match &args.s3_url {
+        Some(url) => {
+            let config = keylink_store::S3Config::from_url_and_env(url)?;
+            eprintln!(
+                "storage: S3-compatible bucket {} at {}",
+                config.bucket, config.endpoint
+            );
+            Arc::new(keylink_store::S3Store::connect(&config)?)
+        }
+        None => Arc::new(LocalDirStore::open(args.data.join("objects"))?),
+    };
     let config = ServerConfig {
         listen: args.listen,
         per_address: (args.per_address_burst, args.per_address_rate),
@@ -68,6 +84,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let server = Server::start(&identity, store, config)?;
     println!("keylink-server listening on {}", server.local_addr()?);
     println!("certificate fingerprint: {}", server.fingerprint());
+    use std::io::Write;
+    std::io::stdout().flush()?;
     tokio::signal::ctrl_c().await?;
     eprintln!("keylink-server: shutting down");
     server.shutdown(Duration::from_secs(10)).await;

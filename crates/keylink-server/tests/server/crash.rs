@@ -2,41 +2,16 @@
 //! uploaded; after a restart every acknowledged object is present and
 //! intact, and no partially written object is visible.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use keylink_keys::primitives::sha256;
-use keylink_net::{Fingerprint, ServerTrust};
+use keylink_net::ServerTrust;
 use keylink_wire::server::{Request, Response};
 use tokio::sync::Mutex;
 
-use crate::support::Account;
-
-/// Start the real binary on `data`; returns it with its address and pin.
-fn spawn_server(data: &std::path::Path) -> (Child, std::net::SocketAddr, Fingerprint) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keylink-server"))
-        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let fp =
-        Fingerprint::parse(lines.next().unwrap().unwrap().rsplit(' ').next().unwrap()).unwrap();
-    (child, addr, fp)
-}
+use crate::support::{Account, spawn_server};
 
 /// The content every object must have: derived from its key, so any object
 /// found after the crash can be checked, acknowledged or not.
@@ -49,7 +24,7 @@ fn content(key: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_1000_uploads_loses_nothing_acknowledged() {
     let data = tempfile::tempdir().unwrap();
-    let (mut child, addr, fp) = spawn_server(data.path());
+    let (mut child, addr, fp) = spawn_server(data.path(), &[]);
     let harness = crate::support::Harness::remote(addr, ServerTrust::Pinned(fp));
     let acct = Account::create(&harness, 40).await;
     let client = acct.device_client(&harness, 0).await;
@@ -96,7 +71,7 @@ async fn kill_9_during_1000_uploads_loses_nothing_acknowledged() {
     );
 
     // Restart on the same data and check.
-    let (mut child, addr, fp2) = spawn_server(data.path());
+    let (mut child, addr, fp2) = spawn_server(data.path(), &[]);
     assert_eq!(fp, fp2, "the server keeps its identity");
     let harness = crate::support::Harness::remote(addr, ServerTrust::Pinned(fp2));
     let client = acct.device_client(&harness, 0).await;

@@ -7,4 +7,5 @@ mod accounts;
 mod crash;
 mod hostile;
 mod relay;
+mod shared;
 mod support;

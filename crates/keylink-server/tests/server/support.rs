@@ -176,3 +176,33 @@ impl Account {
         format!("a/{hex}/chunks/{name}")
     }
 }
+
+/// Start the real `keylink-server` binary on `data` with `extra` flags;
+/// returns the process with its address and certificate fingerprint.
+pub fn spawn_server(
+    data: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, SocketAddr, keylink_net::Fingerprint) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keylink-server"))
+        .args(["--data", data.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = lines
+        .next()
+        .unwrap()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let fp =
+        keylink_net::Fingerprint::parse(lines.next().unwrap().unwrap().rsplit(' ').next().unwrap())
+            .unwrap();
+    (child, addr, fp)
+}
