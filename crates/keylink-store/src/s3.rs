@@ -205,11 +205,11 @@ impl Store for S3Store {
             while let Some(meta) = stream.next().await {
                 let meta = meta.map_err(|e| s3_err("list", &owned_prefix, e))?;
                 let name = meta.location.as_ref();
-                if name.starts_with(&owned_prefix) {
-                    if let Ok(k) = ObjectKey::new(name) {
-                        out.push(k);
-                    }
-                }
+                let key = name
+                    .starts_with(&owned_prefix)
+                    .then(|| ObjectKey::new(name).ok())
+                    .flatten();
+                out.extend(key);
             }
             out.sort();
             Ok(out)
