@@ -200,14 +200,30 @@ async fn dispatch(
                 ));
             }
             let key = allowed_key(&account, &key)?;
+            let len = value.len() as u64;
+            if let Err(over) = reserve(shared, &account, len).await {
+                // Storing an object that already exists costs nothing.
+                let (store, k) = (shared.accounts.store().clone(), key.clone());
+                let exists = tokio::task::spawn_blocking(move || store.exists(&k))
+                    .await
+                    .map_err(|_| internal("task failed"))?
+                    .map_err(store_refusal)?;
+                return if exists {
+                    Ok(Response::Done { created: false })
+                } else {
+                    Err(over)
+                };
+            }
             let store = shared.accounts.store().clone();
             let put = tokio::task::spawn_blocking(move || store.put_if_absent(&key, &value))
                 .await
-                .map_err(|_| internal("task failed"))?
-                .map_err(store_refusal)?;
-            Ok(Response::Done {
-                created: put == keylink_store::Put::Created,
-            })
+                .map_err(|_| internal("task failed"))
+                .and_then(|r| r.map_err(store_refusal));
+            let created = matches!(put, Ok(keylink_store::Put::Created));
+            if !created {
+                release(shared, &account, len).await;
+            }
+            put.map(|_| Response::Done { created })
         }
         Request::GetObject { key, max_len } => {
             let (account, device) = authenticated(auth)?;
@@ -246,6 +262,44 @@ async fn dispatch(
         | Request::RelayOpen
         | Request::RelayJoin { .. } => Err((FailureCode::BadRequest, "out of order".into())),
         _ => Err((FailureCode::BadRequest, "unknown request".into())),
+    }
+}
+
+/// Count `len` bytes against the account's quota before writing them.
+async fn reserve(shared: &Shared, account: &AccountId, len: u64) -> Result<(), Refusal> {
+    let mut usage = shared.usage.lock().await;
+    if !usage.contains_key(account) {
+        // First use since start: what the store already holds for it.
+        let store = shared.accounts.store().clone();
+        let prefix = crate::accounts::account_prefix(account);
+        let stored: u64 = tokio::task::spawn_blocking(move || store.list_with_sizes(&prefix))
+            .await
+            .map_err(|_| internal("task failed"))?
+            .map_err(store_refusal)?
+            .iter()
+            .filter(|(k, _)| !k.as_str().contains("/log/"))
+            .map(|(_, size)| size)
+            .sum();
+        usage.insert(*account, stored);
+    }
+    let used = usage.entry(*account).or_insert(0);
+    if used.saturating_add(len) > shared.config.quota_bytes {
+        return Err((
+            FailureCode::QuotaExceeded,
+            format!(
+                "the account's storage quota of {} bytes is used up",
+                shared.config.quota_bytes
+            ),
+        ));
+    }
+    *used += len;
+    Ok(())
+}
+
+/// Give back a reservation whose object was not created.
+async fn release(shared: &Shared, account: &AccountId, len: u64) {
+    if let Some(used) = shared.usage.lock().await.get_mut(account) {
+        *used = used.saturating_sub(len);
     }
 }
 

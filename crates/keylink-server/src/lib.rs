@@ -49,6 +49,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Largest object a client may store.
     pub max_object_len: usize,
+    /// Bytes an account may store (objects and wraps; its log is not
+    /// counted). Enforced by each server on what it sees: with several
+    /// servers sharing a store, a server learns of the others' writes when
+    /// it next loads the account's usage (at first use after a start).
+    pub quota_bytes: u64,
     /// Wrap requests per account: burst, then per second.
     pub wraps_per_account: (u32, f64),
     /// Unauthenticated requests per source address: burst, then per second.
@@ -68,6 +73,7 @@ impl Default for ServerConfig {
             endpoint: EndpointLimits::default(),
             max_connections: 10_000,
             max_object_len: 10 << 20,
+            quota_bytes: 100 << 30,
             wraps_per_account: (5, 1.0 / 12.0),
             per_address: (200, 50.0),
             max_relay_channels: 20_000,
@@ -85,6 +91,8 @@ pub(crate) struct Shared {
     by_addr: RateLimiter<IpAddr>,
     config: ServerConfig,
     stopping: AtomicBool,
+    /// Bytes stored per account, as this server knows them.
+    usage: tokio::sync::Mutex<std::collections::HashMap<AccountId, u64>>,
     /// One clone per request in flight; shutdown waits for them.
     in_flight: Arc<()>,
 }
@@ -125,6 +133,7 @@ impl Server {
             by_addr: RateLimiter::new(config.per_address.0, config.per_address.1, 1_000_000),
             config,
             stopping: AtomicBool::new(false),
+            usage: tokio::sync::Mutex::new(std::collections::HashMap::new()),
             in_flight: Arc::new(()),
         });
         let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));

@@ -89,6 +89,14 @@ pub fn run_with(store: &dyn Store, concurrent_create: bool) {
         vec![a.clone(), b.clone()]
     );
     assert!(check("list nothing", store.list("nothing/")).is_empty());
+    assert_eq!(
+        check("list with sizes", store.list_with_sizes("conformance/")),
+        vec![
+            (a.clone(), 5),
+            (b.clone(), 0),
+            (c.clone(), binary.len() as u64)
+        ]
+    );
 
     // Delete, idempotently; then the key can be created again.
     check("delete a", store.delete(&a));

@@ -74,6 +74,12 @@ pub trait Store: Send + Sync {
     /// [`StoreError::Io`].
     fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError>;
 
+    /// Every key that starts with `prefix`, sorted, with its size in bytes.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    fn list_with_sizes(&self, prefix: &str) -> Result<Vec<(ObjectKey, u64)>, StoreError>;
+
     /// Remove `key` (no error if it is absent).
     ///
     /// # Errors

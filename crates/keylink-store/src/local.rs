@@ -134,6 +134,19 @@ impl Store for LocalDirStore {
         Ok(out)
     }
 
+    fn list_with_sizes(&self, prefix: &str) -> Result<Vec<(ObjectKey, u64)>, StoreError> {
+        self.list(prefix)?
+            .into_iter()
+            .map(|k| {
+                let path = self.path(&k);
+                let len = std::fs::metadata(&path)
+                    .map_err(|e| io_err("list", &path, e))?
+                    .len();
+                Ok((k, len))
+            })
+            .collect()
+    }
+
     fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
         let path = self.path(key);
         match fs::remove_file(&path) {

@@ -82,6 +82,16 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    fn list_with_sizes(&self, prefix: &str) -> Result<Vec<(ObjectKey, u64)>, StoreError> {
+        use std::ops::Bound;
+        Ok(self
+            .lock()
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+            .take_while(|(k, _)| k.as_str().starts_with(prefix))
+            .map(|(k, v)| (k.clone(), v.len() as u64))
+            .collect())
+    }
+
     fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
         self.lock().remove(key);
         Ok(())

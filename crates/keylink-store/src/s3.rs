@@ -189,6 +189,14 @@ impl Store for S3Store {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError> {
+        Ok(self
+            .list_with_sizes(prefix)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    fn list_with_sizes(&self, prefix: &str) -> Result<Vec<(ObjectKey, u64)>, StoreError> {
         // object_store lists by whole path segments: list the deepest
         // folder the prefix names, then filter by the exact prefix.
         let dir = prefix.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
@@ -209,7 +217,7 @@ impl Store for S3Store {
                     .starts_with(&owned_prefix)
                     .then(|| ObjectKey::new(name).ok())
                     .flatten();
-                out.extend(key);
+                out.extend(key.map(|k| (k, meta.size)));
             }
             out.sort();
             Ok(out)

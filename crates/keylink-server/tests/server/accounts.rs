@@ -219,3 +219,35 @@ async fn graceful_shutdown_finishes_and_stops_serving() {
         "no new connections after shutdown"
     );
 }
+
+#[tokio::test]
+async fn the_storage_quota_is_enforced_per_account() {
+    let h = start(crate::support::ServerConfig {
+        quota_bytes: 10_000,
+        ..config()
+    })
+    .await;
+    let acct = Account::create(&h, 8).await;
+    let c = acct.device_client(&h, 0).await;
+    assert!(
+        c.put_object(&acct.object_key("a"), vec![0; 6000])
+            .await
+            .unwrap()
+    );
+    // Storing the same key again costs nothing.
+    assert!(
+        !c.put_object(&acct.object_key("a"), vec![0; 6000])
+            .await
+            .unwrap()
+    );
+    let err = c
+        .put_object(&acct.object_key("b"), vec![0; 6000])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(FailureCode::QuotaExceeded));
+    assert!(
+        c.put_object(&acct.object_key("c"), vec![0; 3000])
+            .await
+            .unwrap()
+    );
+}
