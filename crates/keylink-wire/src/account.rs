@@ -29,7 +29,7 @@ pub const ENTRY_HASH_LABEL: &[u8] = keylink_keys::labels::LOG_ENTRY_HASH;
 pub type Hash = [u8; HASH_LEN];
 
 /// A device's name as the log shows it: 1–64 bytes of UTF-8, no control
-/// characters.
+/// or invisible formatting characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DeviceName(String);
 
@@ -37,10 +37,15 @@ impl DeviceName {
     /// Validate a name.
     ///
     /// # Errors
-    /// [`WireError::Invalid`]-class [`WireError::BadName`] if empty, too
-    /// long, or holding a control character.
+    /// [`WireError::BadName`] if empty, too long, or holding a control
+    /// character or an invisible formatting character (bidirectional
+    /// override or isolate, zero-width character, byte-order mark).
     pub fn new(name: &str) -> Result<Self, WireError> {
-        if name.is_empty() || name.len() > MAX_DEVICE_NAME_LEN || name.chars().any(char::is_control)
+        if name.is_empty()
+            || name.len() > MAX_DEVICE_NAME_LEN
+            || name
+                .chars()
+                .any(|c| c.is_control() || is_invisible_format(c))
         {
             return Err(WireError::BadName {
                 max: MAX_DEVICE_NAME_LEN,
@@ -53,6 +58,22 @@ impl DeviceName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Characters that change how text around them is shown without being
+/// seen themselves (bidirectional overrides and isolates, zero-width
+/// characters, the byte-order mark): a device name could use them to look
+/// like another in the link history.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
 }
 
 /// A device as the log records it.
@@ -533,5 +554,31 @@ fn to_proto_body(b: &EntryBody) -> proto::EntryBody {
         timestamp_ms: b.timestamp_ms,
         actor: b.actor.as_bytes().to_vec(),
         action: Some(action),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_refuse_what_could_impersonate() {
+        assert!(DeviceName::new("Alice's phone").is_ok());
+        assert!(DeviceName::new("Téléphone 📱").is_ok());
+        let long = "x".repeat(65);
+        for bad in [
+            "",
+            "a\nb",
+            "phone\u{202E}enohp",
+            "lap\u{200B}top",
+            "\u{FEFF}phone",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                DeviceName::new(bad).unwrap_err().class(),
+                "bad_name",
+                "{bad:?}"
+            );
+        }
     }
 }
