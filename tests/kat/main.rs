@@ -5,6 +5,7 @@
 
 mod account;
 mod backup;
+mod fuzz_corpus;
 mod hostile;
 mod keys;
 mod wycheproof;

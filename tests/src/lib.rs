@@ -13,6 +13,7 @@
 
 pub mod account_eval;
 pub mod backup_eval;
+pub mod fuzz;
 pub mod keys_eval;
 
 use std::collections::BTreeMap;

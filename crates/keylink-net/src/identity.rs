@@ -105,7 +105,13 @@ impl ServerIdentity {
     pub fn load_or_generate(dir: &Path) -> Result<Self, NetError> {
         let io = |op| move |source| NetError::Io { op, source };
         let (cert_path, key_path) = (dir.join(CERT_FILE), dir.join(KEY_FILE));
-        if cert_path.exists() && key_path.exists() {
+        if cert_path.exists() != key_path.exists() {
+            return Err(NetError::Certificate(format!(
+                "{} holds only one of {CERT_FILE} and {KEY_FILE}; restore the other (a new identity would change the fingerprint every client pinned)",
+                dir.display()
+            )));
+        }
+        if cert_path.exists() {
             return Self::from_der(
                 fs::read(&cert_path).map_err(io("read the server certificate"))?,
                 fs::read(&key_path).map_err(io("read the server key"))?,

@@ -99,9 +99,15 @@ impl Accounts {
         let slot = self.slot(account).await;
         let mut guard = slot.lock().await;
         self.refresh(account, &mut guard).await?;
-        guard
-            .clone()
-            .ok_or((FailureCode::NotFound, "no such account".into()))
+        match guard.clone() {
+            Some(log) => Ok(log),
+            None => {
+                // Asking about ids that do not exist must not grow the cache.
+                drop(guard);
+                self.cache.lock().await.remove(account);
+                Err((FailureCode::NotFound, "no such account".into()))
+            }
+        }
     }
 
     /// Load entries the store has beyond what the cache holds (written by
@@ -176,6 +182,12 @@ impl Accounts {
         state
             .check_wrap(&pw)
             .map_err(|e| (FailureCode::Invalid, e.to_string()))?;
+        if recovery_wrap.is_some() != state.recovery_wrap_hash().is_some() {
+            return Err((
+                FailureCode::Invalid,
+                "the recovery wrap must be sent exactly when the genesis records one".into(),
+            ));
+        }
         let rw = match recovery_wrap {
             Some(b) => {
                 let w = KeyWrap::from_bytes(b)

@@ -130,12 +130,9 @@ async fn dispatch(
         } => {
             // Entries authenticate themselves (signatures checked against
             // the log); a connection that proved a device must still be current.
-            if let Some((a, d)) = current_auth(auth) {
-                if a == account {
-                    require_current(shared, &a, &d).await?;
-                }
-            } else {
-                limit(shared.by_addr.allow(&peer, Instant::now()))?;
+            match current_auth(auth) {
+                Some((a, d)) if a == account => require_current(shared, &a, &d).await?,
+                _ => limit(shared.by_addr.allow(&peer, Instant::now()))?,
             }
             let head = shared
                 .accounts

@@ -155,3 +155,14 @@ fn fingerprints_parse_in_the_printed_form_and_refuse_others() {
         assert!(Fingerprint::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_half_missing_identity_is_an_error_not_a_new_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = ServerIdentity::load_or_generate(dir.path()).unwrap();
+    std::fs::remove_file(dir.path().join("server-key.der")).unwrap();
+    let err = ServerIdentity::load_or_generate(dir.path()).unwrap_err();
+    assert!(matches!(err, NetError::Certificate(_)), "{err:?}");
+    assert!(!dir.path().join("server-key.der").exists(), "no new key was made");
+    drop(id);
+}

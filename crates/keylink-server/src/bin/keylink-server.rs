@@ -121,6 +121,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or(d.relay_ttl),
         ..d
     };
+    let rate = config.per_address.1;
+    if !(rate.is_finite() && rate > 0.0) || config.per_address.0 == 0 {
+        anyhow::bail!(
+            "per_address_burst must be at least 1 and per_address_rate a positive number"
+        );
+    }
+    if config.max_object_len > keylink_net::MAX_FRAME - 4096 {
+        anyhow::bail!(
+            "max_object_bytes can be at most {} (the frame limit)",
+            keylink_net::MAX_FRAME - 4096
+        );
+    }
     let identity = ServerIdentity::load_or_generate(&args.data.join("identity"))?;
     let store: Arc<dyn keylink_store::Store> = match args.s3_url.or(file.s3_url) {
         Some(url) => {
@@ -138,8 +150,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!("certificate fingerprint: {}", server.fingerprint());
     use std::io::Write;
     std::io::stdout().flush()?;
-    tokio::signal::ctrl_c().await?;
+    wait_for_stop_signal().await?;
     eprintln!("keylink-server: shutting down");
     server.shutdown(Duration::from_secs(10)).await;
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, as service managers send.
+async fn wait_for_stop_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
 }
