@@ -163,6 +163,9 @@ fn a_half_missing_identity_is_an_error_not_a_new_fingerprint() {
     std::fs::remove_file(dir.path().join("server-key.der")).unwrap();
     let err = ServerIdentity::load_or_generate(dir.path()).unwrap_err();
     assert!(matches!(err, NetError::Certificate(_)), "{err:?}");
-    assert!(!dir.path().join("server-key.der").exists(), "no new key was made");
+    assert!(
+        !dir.path().join("server-key.der").exists(),
+        "no new key was made"
+    );
     drop(id);
 }
