@@ -10,11 +10,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use keylink_account::{LogState, genesis};
-use keylink_keys::{
-    AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey, SignatureContext,
-    verify_with,
-};
+use keylink_account::{LogState, create_account};
+use keylink_keys::{DeviceIdentity, Epoch, KdfParams, Password, SignatureContext, verify_with};
 use keylink_wire::account::{DeviceName, DeviceRecord, SignedEntry};
 use rand::rngs::ChaCha20Rng;
 use rand::{RngExt, SeedableRng};
@@ -23,28 +20,19 @@ const ENTRIES: usize = 10_000;
 
 fn build_log() -> Vec<SignedEntry> {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let account = AccountId::generate(&mut rng);
-    let root = RootKey::generate(Epoch(0), &mut rng);
     let first = DeviceIdentity::generate(&mut rng);
     let pw = Password::new("benchmark password").unwrap();
-    let wrap = KeyWrap::seal_password(
-        &root,
-        &account,
+    let new = create_account(
+        &first,
+        DeviceName::new("d0").unwrap(),
         &pw,
         KdfParams::insecure_for_tests(8, 1, 1),
+        None,
+        0,
         &mut rng,
     )
     .unwrap();
-    let g = genesis(
-        account,
-        &first,
-        DeviceName::new("d0").unwrap(),
-        &root,
-        &wrap,
-        None,
-        0,
-    );
-    let mut state = LogState::verify(std::slice::from_ref(&g)).unwrap();
+    let (root, g, mut state) = (new.root, new.genesis, new.log);
     let mut log = vec![g];
     let mut devices = vec![first];
     for i in 0..3 {

@@ -19,25 +19,24 @@
 //! not the server's order, not the server's check, not another device's.
 //!
 //! ```
-//! use keylink_account::{LogState, genesis};
-//! use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey};
-//! use keylink_wire::account::DeviceName;
+//! use keylink_account::create_account;
+//! use keylink_keys::{DeviceIdentity, KdfParams, Password};
+//! use keylink_wire::account::{DeviceName, DeviceRecord};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut rng = rand::rng();
-//! let account = AccountId::generate(&mut rng);
 //! let phone = DeviceIdentity::generate(&mut rng);
-//! let root = RootKey::generate(Epoch::GENESIS, &mut rng);
 //! let password = Password::new("correct horse battery staple")?;
-//! let wrap = KeyWrap::seal_password(&root, &account, &password, KdfParams::insecure_for_tests(8, 1, 1), &mut rng)?;
+//! // Tiny Argon2id parameters keep the example fast; real accounts use KdfParams::DEFAULT.
+//! let params = KdfParams::insecure_for_tests(8, 1, 1);
+//! let new = create_account(&phone, DeviceName::new("phone")?, &password, params, None, 0, &mut rng)?;
+//! let mut log = new.log;
 //!
-//! let first = genesis(account, &phone, DeviceName::new("phone")?, &root, &wrap, None, 0);
-//! let mut log = LogState::verify(&[first])?;
 //! let laptop = DeviceIdentity::generate(&mut rng);
-//! let record = keylink_wire::account::DeviceRecord { keys: laptop.public_keys(), name: DeviceName::new("laptop")? };
-//! let add = log.add_device(&phone, &root, record, 1)?;
+//! let record = DeviceRecord { keys: laptop.public_keys(), name: DeviceName::new("laptop")? };
+//! let add = log.add_device(&phone, &new.root, record, 1)?;
 //! log.apply(&add)?;
 //! assert_eq!(log.devices().len(), 2);
-//! log.check_wrap(&wrap)?; // the wrap the server serves is the one the log records
+//! log.check_wrap(&new.password_wrap)?; // the wrap the server serves is the one the log records
 //! # Ok(()) }
 //! ```
 
@@ -50,5 +49,7 @@ pub mod state;
 pub use error::{Error, Result};
 pub use head::{Head, HeadRelation, compare_heads, compare_logs};
 pub use history::{open_epoch_history, seal_epoch_history};
-pub use ops::{Rotation, RotationWraps, genesis, open_rotation, sign_entry};
+pub use ops::{
+    NewAccount, Rotation, RotationWraps, create_account, genesis, open_rotation, sign_entry,
+};
 pub use state::{DeviceInfo, HistoryAction, HistoryEvent, Joined, LogState, SnapshotHeadInfo};

@@ -57,6 +57,69 @@ pub fn genesis(
     sign_entry(body, device, root)
 }
 
+/// Everything a new account starts with: its id, epoch 0's root key, the
+/// wraps the server will keep, the genesis entry to send it, and the
+/// verified one-entry log.
+#[derive(Debug)]
+pub struct NewAccount {
+    /// The account's id.
+    pub account: AccountId,
+    /// Epoch 0's root key.
+    pub root: RootKey,
+    /// The root key under the password.
+    pub password_wrap: KeyWrap,
+    /// The root key under the recovery key, if one was given.
+    pub recovery_wrap: Option<KeyWrap>,
+    /// The genesis entry.
+    pub genesis: SignedEntry,
+    /// The log, verified.
+    pub log: LogState,
+}
+
+/// Create an account on `device`: a fresh id and root key, wrapped under the
+/// password (and the recovery key, if given), and the signed genesis entry.
+///
+/// # Errors
+/// [`Error::Keys`] if the password wrap cannot be made (parameters above
+/// the ceiling, or below the floor unless made with the insecure
+/// constructor); [`Error`] if the genesis entry does not verify (a bug).
+#[allow(clippy::too_many_arguments)]
+pub fn create_account(
+    device: &DeviceIdentity,
+    name: keylink_wire::account::DeviceName,
+    password: &Password,
+    params: KdfParams,
+    recovery: Option<&RecoveryKey>,
+    now_ms: u64,
+    rng: &mut impl CryptoRng,
+) -> Result<NewAccount> {
+    let account = AccountId::generate(rng);
+    let root = RootKey::generate(Epoch::GENESIS, rng);
+    let password_wrap = KeyWrap::seal_password(&root, &account, password, params, rng)?;
+    let recovery_wrap = match recovery {
+        Some(key) => Some(KeyWrap::seal_recovery(&root, &account, key, rng)?),
+        None => None,
+    };
+    let genesis = genesis(
+        account,
+        device,
+        name,
+        &root,
+        &password_wrap,
+        recovery_wrap.as_ref(),
+        now_ms,
+    );
+    let log = LogState::verify(std::slice::from_ref(&genesis))?;
+    Ok(NewAccount {
+        account,
+        root,
+        password_wrap,
+        recovery_wrap,
+        genesis,
+        log,
+    })
+}
+
 /// What the new wraps of a rotation are made from. Without the password
 /// (the user was not asked), the password wrap is pending until a
 /// `PasswordChanged` entry; likewise the recovery wrap.

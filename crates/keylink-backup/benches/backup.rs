@@ -11,10 +11,10 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use keylink_account::{LogState, genesis};
+use keylink_account::create_account;
 use keylink_backup::{KeyRing, Meta, Snapshot, SnapshotWriter};
 use keylink_keys::primitives::xchacha_seal;
-use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey};
+use keylink_keys::{DeviceIdentity, KdfParams, Password};
 use keylink_store::MemoryStore;
 use keylink_wire::account::DeviceName;
 use keylink_wire::backup::{EntryKind, RelPath};
@@ -43,9 +43,19 @@ fn main() {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut data = vec![0u8; DATA];
     rng.fill_bytes(&mut data);
-    let account = AccountId::generate(&mut rng);
-    let root = RootKey::generate(Epoch(0), &mut rng);
     let device = DeviceIdentity::generate(&mut rng);
+    let pw = Password::new("benchmark password").unwrap();
+    let new = create_account(
+        &device,
+        DeviceName::new("bench").unwrap(),
+        &pw,
+        KdfParams::insecure_for_tests(8, 1, 1),
+        None,
+        0,
+        &mut rng,
+    )
+    .unwrap();
+    let (account, root, mut log) = (new.account, new.root, new.log);
 
     // Baseline: raw XChaCha20-Poly1305 over 256 KiB buffers, one core.
     let key = *root
@@ -75,25 +85,6 @@ fn main() {
 
     // Restore from the last backup.
     let (store, out) = last.unwrap();
-    let pw = Password::new("benchmark password").unwrap();
-    let wrap = KeyWrap::seal_password(
-        &root,
-        &account,
-        &pw,
-        KdfParams::insecure_for_tests(8, 1, 1),
-        &mut rng,
-    )
-    .unwrap();
-    let g = genesis(
-        account,
-        &device,
-        DeviceName::new("bench").unwrap(),
-        &root,
-        &wrap,
-        None,
-        0,
-    );
-    let mut log = LogState::verify(std::slice::from_ref(&g)).unwrap();
     let head = log
         .snapshot_head(
             &device,

@@ -18,9 +18,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use keylink_account::{LogState, genesis};
+use keylink_account::{LogState, create_account};
 use keylink_backup::{KeyRing, SnapshotWriter, backup_paths, restore};
-use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey};
+use keylink_keys::{AccountId, DeviceIdentity, KdfParams, Password, RootKey};
 use keylink_store::LocalDirStore;
 use keylink_wire::account::DeviceName;
 use rand::rngs::ChaCha20Rng;
@@ -36,28 +36,19 @@ struct World {
 
 fn world() -> World {
     let mut rng = ChaCha20Rng::seed_from_u64(42);
-    let account = AccountId::generate(&mut rng);
-    let root = RootKey::generate(Epoch(0), &mut rng);
     let device = DeviceIdentity::generate(&mut rng);
     let pw = Password::new("rss measurement").unwrap();
-    let wrap = KeyWrap::seal_password(
-        &root,
-        &account,
+    let new = create_account(
+        &device,
+        DeviceName::new("rss").unwrap(),
         &pw,
         KdfParams::insecure_for_tests(8, 1, 1),
+        None,
+        0,
         &mut rng,
     )
     .unwrap();
-    let g = genesis(
-        account,
-        &device,
-        DeviceName::new("rss").unwrap(),
-        &root,
-        &wrap,
-        None,
-        0,
-    );
-    let log = LogState::verify(std::slice::from_ref(&g)).unwrap();
+    let (account, root, log) = (new.account, new.root, new.log);
     World {
         rng,
         account,

@@ -5,9 +5,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use keylink_account::{LogState, genesis};
+use keylink_account::{LogState, create_account};
 use keylink_backup::{BackupOutcome, KeyRing, SnapshotWriter, backup_paths};
-use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey};
+use keylink_keys::{AccountId, DeviceIdentity, KdfParams, Password, RootKey};
 use keylink_store::MemoryStore;
 use keylink_wire::account::{DeviceName, DeviceRecord};
 use rand::SeedableRng;
@@ -26,29 +26,20 @@ pub struct Account {
 impl Account {
     pub fn new(seed: u64) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        let account = AccountId::generate(&mut rng);
-        let root = RootKey::generate(Epoch(0), &mut rng);
         let a = DeviceIdentity::generate(&mut rng);
         let b = DeviceIdentity::generate(&mut rng);
         let pw = Password::new("backup test password").unwrap();
-        let wrap = KeyWrap::seal_password(
-            &root,
-            &account,
+        let new = create_account(
+            &a,
+            DeviceName::new("a").unwrap(),
             &pw,
             KdfParams::insecure_for_tests(8, 1, 1),
+            None,
+            0,
             &mut rng,
         )
         .unwrap();
-        let g = genesis(
-            account,
-            &a,
-            DeviceName::new("a").unwrap(),
-            &root,
-            &wrap,
-            None,
-            0,
-        );
-        let mut log = LogState::verify(std::slice::from_ref(&g)).unwrap();
+        let (account, root, mut log) = (new.account, new.root, new.log);
         let add = log
             .add_device(
                 &a,

@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use keylink_account::genesis;
-use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RootKey};
+use keylink_account::create_account;
+use keylink_keys::{AccountId, DeviceIdentity, KdfParams, Password};
 use keylink_net::{
     Fingerprint, ServerIdentity, ServerTrust, client_endpoint, read_frame, write_frame,
 };
@@ -86,26 +86,18 @@ fn main() -> ExitCode {
 /// A new account with one device, created through `client`.
 async fn account(client: &ServerClient) -> anyhow::Result<(AccountId, DeviceIdentity)> {
     let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
-    let account = AccountId::generate(&mut rng);
-    let root = RootKey::generate(Epoch(0), &mut rng);
     let device = DeviceIdentity::generate(&mut rng);
     let pw = Password::new("load test password")?;
-    let wrap = KeyWrap::seal_password(
-        &root,
-        &account,
-        &pw,
-        KdfParams::insecure_for_tests(8, 1, 1),
-        &mut rng,
-    )?;
-    let g = genesis(
-        account,
+    let new = create_account(
         &device,
         DeviceName::new("load")?,
-        &root,
-        &wrap,
+        &pw,
+        KdfParams::insecure_for_tests(8, 1, 1),
         None,
         0,
-    );
+        &mut rng,
+    )?;
+    let (account, g, wrap) = (new.account, new.genesis, new.password_wrap);
     client
         .request(&Request::CreateAccount {
             genesis: g.encode(),
