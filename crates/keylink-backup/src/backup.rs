@@ -197,11 +197,12 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
         let mut refs = Vec::new();
         let mut size = 0u64;
         let id_key = &self.id_key;
+        let seed = crate::chunker::seed(id_key);
         let sink = &mut self.sink;
         std::thread::scope(|scope| -> Result<()> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Hash, Vec<u8>)>>(PIPELINE_DEPTH);
             scope.spawn(move || {
-                for chunk in chunks(reader) {
+                for chunk in chunks(reader, seed) {
                     let item = chunk.map(|data| (format::chunk_id(id_key, &data), data));
                     let failed = item.is_err();
                     if tx.send(item).is_err() || failed {

@@ -417,7 +417,7 @@ fn already_restored(path: &Path, e: &FileEntry, id_key: &ChunkIdKey) -> Result<b
     }
     let file = fs::File::open(path).map_err(|err| io("open", &entry_name(e), err))?;
     let mut expected = e.chunks.iter();
-    for chunk in crate::chunker::chunks(file) {
+    for chunk in crate::chunker::chunks(file, crate::chunker::seed(id_key)) {
         let data = chunk?;
         let matches = expected
             .next()

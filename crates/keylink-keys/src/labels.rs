@@ -40,6 +40,11 @@ pub const MANIFEST_HASH: &[u8] = b"keylink/v1/manifest-hash";
 /// Hash prefix of a snapshot id: SHA-256(prefix ‖ account ‖ device ‖ sequence).
 pub const SNAPSHOT_ID: &[u8] = b"keylink/v1/snapshot-id";
 
+/// BLAKE3 derive-key context of the chunker's gear-table seed, from the
+/// chunk-id key: cut points depend on a secret, so the sizes of stored
+/// objects do not reveal where a known file would be cut.
+pub const CHUNKER_SEED: &[u8] = b"keylink/v1/chunker-seed";
+
 /// TLS exporter label binding a device's server authentication to its
 /// QUIC connection.
 pub const SERVER_AUTH_EXPORTER: &[u8] = b"keylink/v1/exporter/server-auth";
@@ -83,6 +88,7 @@ mod tests {
             MANIFEST_HASH,
             SNAPSHOT_ID,
             SERVER_AUTH_EXPORTER,
+            CHUNKER_SEED,
             SEAL_ROOT_KEY,
             SEAL_EPOCH_HISTORY,
             SIG_LOG_DEVICE,
