@@ -12,6 +12,9 @@ use keylink_wire::server::{MAX_MESSAGE_LEN, Request, Response};
 use crate::conn::auth_message;
 use crate::error::ClientError;
 
+/// How long a request may take before the client gives up on it.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A connection to a keylink server.
 #[derive(Clone)]
 pub struct ServerClient {
@@ -44,6 +47,12 @@ impl ServerClient {
     /// # Errors
     /// [`ClientError`].
     pub async fn request(&self, request: &Request) -> Result<Response, ClientError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.request_inner(request))
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    async fn request_inner(&self, request: &Request) -> Result<Response, ClientError> {
         let (mut send, mut recv) = self
             .conn
             .open_bi()
@@ -66,6 +75,16 @@ impl ServerClient {
     /// # Errors
     /// [`ClientError::Refused`] (unknown or revoked device), [`ClientError::Net`].
     pub async fn authenticate(
+        &self,
+        account: &AccountId,
+        identity: &DeviceIdentity,
+    ) -> Result<(), ClientError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.authenticate_inner(account, identity))
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
+    async fn authenticate_inner(
         &self,
         account: &AccountId,
         identity: &DeviceIdentity,

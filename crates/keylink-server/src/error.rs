@@ -40,6 +40,9 @@ pub enum ClientError {
     /// The server answered with the wrong kind of response.
     #[error("unexpected response from the server")]
     Unexpected,
+    /// The server did not answer in time.
+    #[error("the server did not answer in time; check the connection and retry")]
+    Timeout,
     /// Signing the authentication challenge failed (no exporter).
     #[error("could not bind authentication to the connection")]
     Exporter,

@@ -19,6 +19,10 @@ use tokio::sync::oneshot;
 pub const CHANNEL_TTL: Duration = Duration::from_secs(300);
 /// Largest frame the relay forwards (linking messages are small).
 pub const MAX_RELAY_FRAME: usize = 64 << 10;
+/// Longest a paired channel stays open.
+pub const MAX_PAIRED_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
+/// Most bytes a paired channel forwards, both ways together.
+pub const MAX_PAIRED_BYTES: usize = 16 << 20;
 
 /// The joining side's stream, handed to the opener.
 pub type Peer = (SendStream, RecvStream);
@@ -85,12 +89,15 @@ impl Relay {
 pub async fn pump(a: Peer, b: Peer) {
     let ((mut a_send, mut a_recv), (mut b_send, mut b_recv)) = (a, b);
     {
-        let a_to_b = forward(&mut a_recv, &mut b_send);
-        let b_to_a = forward(&mut b_recv, &mut a_send);
-        // The first side to stop ends the channel for both.
+        let budget = std::sync::atomic::AtomicUsize::new(MAX_PAIRED_BYTES);
+        let a_to_b = forward(&mut a_recv, &mut b_send, &budget);
+        let b_to_a = forward(&mut b_recv, &mut a_send, &budget);
+        // The first side to stop, the lifetime or the byte budget ends the
+        // channel for both.
         tokio::select! {
             () = a_to_b => {}
             () = b_to_a => {}
+            () = tokio::time::sleep(MAX_PAIRED_LIFETIME) => {}
         }
     }
     let _ = a_send.finish();
@@ -99,9 +106,17 @@ pub async fn pump(a: Peer, b: Peer) {
     let _ = b_recv.stop(0u32.into());
 }
 
-async fn forward(from: &mut RecvStream, to: &mut SendStream) {
+async fn forward(
+    from: &mut RecvStream,
+    to: &mut SendStream,
+    budget: &std::sync::atomic::AtomicUsize,
+) {
+    use std::sync::atomic::Ordering;
     while let Ok(Some(frame)) = read_frame(from, MAX_RELAY_FRAME).await {
-        if write_frame(to, &frame).await.is_err() {
+        let spent = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(frame.len())
+        });
+        if spent.is_err() || write_frame(to, &frame).await.is_err() {
             break;
         }
     }

@@ -86,3 +86,32 @@ async fn a_reused_or_expired_channel_is_refused() {
         "unknown"
     );
 }
+
+/// A paired channel forwards at most 16 MiB; then both sides are closed.
+#[tokio::test]
+async fn a_paired_channel_has_a_byte_budget() {
+    let h = start(config()).await;
+    let (a, b) = (h.client().await, h.client().await);
+    let (channel, mut a_send, _a_recv) = open(&a).await;
+    let (_b_send, mut b_recv) = join(&b, channel).await.unwrap();
+    let writer = tokio::spawn(async move {
+        let frame = vec![7u8; 60_000];
+        for _ in 0..400 {
+            if write_frame(&mut a_send, &frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut received = 0usize;
+    while let Ok(Ok(Some(f))) =
+        tokio::time::timeout(Duration::from_secs(5), read_frame(&mut b_recv, 1 << 16)).await
+    {
+        received += f.len();
+    }
+    assert!(received <= 16 << 20, "forwarded {received} bytes");
+    assert!(
+        received >= 15 << 20,
+        "the budget is not hit early ({received} bytes)"
+    );
+    writer.abort();
+}
