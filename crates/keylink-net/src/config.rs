@@ -163,13 +163,14 @@ pub async fn connect(
         ServerTrust::Pinned(fp) => builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
-                pin: *fp,
+                pin: Some(*fp),
                 algorithms: provider.signature_verification_algorithms,
             }))
             .with_no_client_auth(),
         ServerTrust::InsecureAcceptAny => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny {
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier {
+                pin: None,
                 algorithms: provider.signature_verification_algorithms,
             }))
             .with_no_client_auth(),
@@ -201,11 +202,12 @@ pub fn exporter(conn: &Connection, label: &[u8], context: &[u8]) -> Result<[u8; 
     Ok(out)
 }
 
-/// Checks the certificate's fingerprint, then the handshake signatures with
-/// the certificate's key.
+/// Checks the certificate's fingerprint (unless `pin` is `None`, the
+/// insecure test mode), then always the handshake signatures with the
+/// certificate's key.
 #[derive(Debug)]
 struct PinnedVerifier {
-    pin: Fingerprint,
+    pin: Option<Fingerprint>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
@@ -218,54 +220,12 @@ impl ServerCertVerifier for PinnedVerifier {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self.pin.matches(end_entity) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
+        match &self.pin {
+            Some(pin) if !pin.matches(end_entity) => Err(rustls::Error::General(
                 "server certificate fingerprint mismatch".into(),
-            ))
+            )),
+            _ => Ok(ServerCertVerified::assertion()),
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// Accepts any certificate (tests only), still checking handshake signatures.
-#[derive(Debug)]
-struct AcceptAny {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
