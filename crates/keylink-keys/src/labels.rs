@@ -49,6 +49,26 @@ pub const CHUNKER_SEED: &[u8] = b"keylink/v1/chunker-seed";
 /// QUIC connection.
 pub const SERVER_AUTH_EXPORTER: &[u8] = b"keylink/v1/exporter/server-auth";
 
+/// Hash prefix of a link code's checksum: the first 4 bytes of
+/// SHA-256(prefix ‖ payload) end the code.
+pub const LINK_CODE_CHECKSUM: &[u8] = b"keylink/v1/link/code-checksum";
+/// Hash prefix of a link's transcript hash.
+pub const LINK_TRANSCRIPT: &[u8] = b"keylink/v1/link/transcript";
+/// HKDF info prefix of the scanner's key-confirmation key; the transcript hash follows.
+pub const LINK_CONFIRM_SCANNER: &[u8] = b"keylink/v1/link/confirm-scanner";
+/// HKDF info prefix of the shower's key-confirmation key.
+pub const LINK_CONFIRM_SHOWER: &[u8] = b"keylink/v1/link/confirm-shower";
+/// HKDF info prefix of the key sealing what the scanner sends.
+pub const LINK_SEAL_SCANNER: &[u8] = b"keylink/v1/link/seal-scanner";
+/// HKDF info prefix of the key sealing what the shower sends.
+pub const LINK_SEAL_SHOWER: &[u8] = b"keylink/v1/link/seal-shower";
+/// HKDF info prefix of the short authentication string.
+pub const LINK_SAS: &[u8] = b"keylink/v1/link/sas";
+/// Associated-data prefix of a sealed link frame.
+pub const LINK_AAD: &[u8] = b"keylink/v1/aad/link";
+/// TLS exporter label binding a direct link to its QUIC connection.
+pub const LINK_EXPORTER: &[u8] = b"keylink/v1/exporter/link";
+
 /// HPKE `info` for a root key sealed to a device.
 pub const SEAL_ROOT_KEY: &[u8] = b"keylink/v1/seal/root-key";
 /// HPKE `info` for an epoch-history bundle sealed to a device.
@@ -96,6 +116,15 @@ mod tests {
             SIG_MANIFEST,
             SIG_LINK,
             SIG_SERVER_AUTH,
+            LINK_CODE_CHECKSUM,
+            LINK_TRANSCRIPT,
+            LINK_CONFIRM_SCANNER,
+            LINK_CONFIRM_SHOWER,
+            LINK_SEAL_SCANNER,
+            LINK_SEAL_SHOWER,
+            LINK_SAS,
+            LINK_AAD,
+            LINK_EXPORTER,
         ];
         for (i, a) in all.iter().enumerate() {
             assert!(a.starts_with(b"keylink/v1/"));

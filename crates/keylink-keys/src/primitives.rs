@@ -198,6 +198,25 @@ pub fn x25519_agree(secret: &[u8; 32], public: &[u8; 32]) -> Result<Zeroizing<[u
     Ok(shared)
 }
 
+/// The X25519 public key of a 32-byte secret scalar.
+pub fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
+    let secret = x25519_dalek::StaticSecret::from(*secret);
+    x25519_dalek::PublicKey::from(&secret).to_bytes()
+}
+
+/// HMAC-SHA256 (RFC 2104) of the concatenation of `parts`.
+///
+/// # Errors
+/// [`Error::Kdf`] only if the HMAC implementation refuses a 32-byte key.
+pub fn hmac_sha256(key: &[u8; 32], parts: &[&[u8]]) -> Result<[u8; 32]> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).map_err(|_| Error::Kdf)?;
+    for p in parts {
+        mac.update(p);
+    }
+    Ok(mac.finalize().into_bytes().into())
+}
+
 /// Whether an X25519 public key is canonically encoded: the unused top bit
 /// is clear and the u-coordinate is below p = 2^255 − 19. X25519 itself
 /// ignores the top bit and reduces u mod p, so without this check one key

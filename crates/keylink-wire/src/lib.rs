@@ -30,6 +30,7 @@ pub mod account;
 pub mod backup;
 mod error;
 mod keys;
+pub mod link;
 pub mod server;
 
 #[allow(missing_docs, clippy::all)]
