@@ -58,6 +58,10 @@ pub enum LinkError {
     /// The code could not be used.
     #[error("{0}")]
     Code(#[from] CodeError),
+    /// The relay no longer holds the code's channel: it was used, or it
+    /// expired.
+    #[error("this link code was already used or has expired; show a new one")]
+    CodeSpent,
     /// Both devices are new, or both already belong to the account.
     #[error(
         "this code is for {expected} device to scan; run the other linking command on this device"

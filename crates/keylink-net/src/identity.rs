@@ -40,6 +40,16 @@ impl Fingerprint {
         Ok(Self(out))
     }
 
+    /// A fingerprint from its 32 bytes (as a link code carries it).
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 32 bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// Constant-time comparison with a certificate.
     pub fn matches(&self, cert_der: &[u8]) -> bool {
         bool::from(Fingerprint::of(cert_der).0.ct_eq(&self.0))

@@ -36,6 +36,11 @@ impl ServerClient {
         })
     }
 
+    /// A client on a connection already made (and its server verified).
+    pub fn from_connection(conn: Connection) -> Self {
+        Self { conn }
+    }
+
     /// The underlying connection.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -211,6 +216,24 @@ impl ServerClient {
             .await?
         {
             Response::Object { value } => Ok(value),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+}
+
+impl ServerClient {
+    /// Keys of the authenticated account's objects under `prefix`.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<String>, ClientError> {
+        match self
+            .request(&Request::ListObjects {
+                prefix: prefix.to_string(),
+            })
+            .await?
+        {
+            Response::Keys { keys } => Ok(keys),
             _ => Err(ClientError::Unexpected),
         }
     }

@@ -1,0 +1,8 @@
+//! The client over real QUIC on loopback, against a real server with a
+//! local-folder store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod link_e2e;
+mod link_failures;
+mod support;
