@@ -278,7 +278,8 @@ async fn prepare_show(
             )
         }
     };
-    let expires_unix = unix_now() + lifetime.as_secs();
+    // Rounded up: a code never reads as expired before its channel is.
+    let expires_unix = unix_now() + lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0);
     let secrets = ShowerSecrets::generate(
         shower,
         rendezvous,
@@ -294,6 +295,16 @@ async fn prepare_show(
 }
 
 async fn connect_to_code(
+    endpoint: &keylink_net::Endpoint,
+    code: &LinkCode,
+    timeouts: Timeouts,
+) -> Result<(Connection, SendStream, RecvStream, Binding), LinkError> {
+    tokio::time::timeout(timeouts.step, connect_to_code_inner(endpoint, code))
+        .await
+        .map_err(|_| LinkError::Closed)?
+}
+
+async fn connect_to_code_inner(
     endpoint: &keylink_net::Endpoint,
     code: &LinkCode,
 ) -> Result<(Connection, SendStream, RecvStream, Binding), LinkError> {
@@ -427,7 +438,7 @@ where
     };
     let identity = device.identity.clone();
     let known = device.known_head;
-    let (conn, send, recv, binding) = connect_to_code(endpoint, &code).await?;
+    let (conn, send, recv, binding) = connect_to_code(endpoint, &code, options.timeouts).await?;
     let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
     let link = Link::scanner(
         &code,
@@ -506,7 +517,7 @@ where
 {
     let code = LinkCode::parse(code_text)?;
     code.check_fresh(unix_now())?;
-    let (_conn, send, recv, binding) = connect_to_code(endpoint, &code).await?;
+    let (_conn, send, recv, binding) = connect_to_code(endpoint, &code, options.timeouts).await?;
     let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
     let link = Link::scanner(
         &code,
@@ -622,14 +633,12 @@ async fn flush(link: &mut Link, send: &mut SendStream) {
     }
 }
 
-/// End our side and give the last frames a moment to leave before the
-/// connection may be dropped.
-async fn close(send: &mut SendStream, inbox: &mut Inbox) {
+/// End our side and wait (briefly) until the other end has read all of
+/// it, so dropping the connection afterwards loses no frame — an abort
+/// included.
+async fn finish(send: &mut SendStream) {
     let _ = send.finish();
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Some(_)) = inbox.rx.recv().await {}
-    })
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -678,12 +687,12 @@ where
             }
             Event::Linked { .. } => {
                 flush(&mut link, &mut send).await;
-                close(&mut send, &mut inbox).await;
+                finish(&mut send).await;
                 return linked.ok_or(LinkError::Closed);
             }
             Event::Failed(e) => {
                 flush(&mut link, &mut send).await;
-                let _ = send.finish();
+                finish(&mut send).await;
                 return Err(e);
             }
             Event::ApprovalRequested(_) | Event::AddDevice { .. } => {
@@ -837,12 +846,12 @@ where
             },
             Event::Linked { device, .. } => {
                 flush(&mut link, &mut send).await;
-                let _ = send.finish();
+                finish(&mut send).await;
                 return Ok(device);
             }
             Event::Failed(e) => {
                 flush(&mut link, &mut send).await;
-                let _ = send.finish();
+                finish(&mut send).await;
                 return Err(e);
             }
             Event::Welcome(_) => link.cancel(),

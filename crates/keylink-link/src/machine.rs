@@ -276,14 +276,26 @@ impl Link {
         if let Some(d) = self.poll_timeout()
             && now >= d
         {
-            self.fail(LinkError::Timeout, Some(AbortReason::Timeout));
+            if matches!(self.phase, Phase::AwaitHello(..)) {
+                // Nobody scanned the code in its lifetime.
+                self.fail(LinkError::CodeSpent, None);
+            } else {
+                self.fail(LinkError::Timeout, Some(AbortReason::Timeout));
+            }
         }
     }
 
     /// The transport ended before the link did.
     pub fn handle_closed(&mut self) {
         if !self.is_finished() {
-            self.fail(LinkError::Closed, None);
+            // Before anyone scanned, the relay ending the channel means
+            // its lifetime ran out.
+            let err = if matches!(self.phase, Phase::AwaitHello(..)) {
+                LinkError::CodeSpent
+            } else {
+                LinkError::Closed
+            };
+            self.fail(err, None);
         }
     }
 

@@ -21,7 +21,8 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha20Rng;
 
 pub struct World {
-    pub server: Server,
+    /// Kept so the server runs as long as the test.
+    pub _server: Server,
     pub info: ServerInfo,
     pub _dir: tempfile::TempDir,
 }
@@ -48,7 +49,7 @@ pub async fn world_with(config: ServerConfig) -> World {
         fingerprint: server.fingerprint(),
     };
     World {
-        server,
+        _server: server,
         info,
         _dir: dir,
     }
