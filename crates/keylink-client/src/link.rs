@@ -298,8 +298,9 @@ async fn connect_to_code(
     endpoint: &keylink_net::Endpoint,
     code: &LinkCode,
     timeouts: Timeouts,
+    reuse: Option<&Connection>,
 ) -> Result<(Connection, SendStream, RecvStream, Binding), LinkError> {
-    tokio::time::timeout(timeouts.step, connect_to_code_inner(endpoint, code))
+    tokio::time::timeout(timeouts.step, connect_to_code_inner(endpoint, code, reuse))
         .await
         .map_err(|_| LinkError::Closed)?
 }
@@ -307,6 +308,7 @@ async fn connect_to_code(
 async fn connect_to_code_inner(
     endpoint: &keylink_net::Endpoint,
     code: &LinkCode,
+    reuse: Option<&Connection>,
 ) -> Result<(Connection, SendStream, RecvStream, Binding), LinkError> {
     match *code.rendezvous() {
         Rendezvous::Relay {
@@ -314,8 +316,17 @@ async fn connect_to_code_inner(
             server_fingerprint,
             channel,
         } => {
-            let trust = ServerTrust::Pinned(Fingerprint::from_bytes(server_fingerprint));
-            let conn = connect(endpoint, server, &trust).await.map_err(net_err)?;
+            let pin = Fingerprint::from_bytes(server_fingerprint);
+            // A device already connected to the relay's server (its own
+            // account server) joins over that connection.
+            let conn = match reuse.filter(|c| {
+                c.remote_address() == server && keylink_net::peer_fingerprint(c) == Some(pin)
+            }) {
+                Some(c) => c.clone(),
+                None => connect(endpoint, server, &ServerTrust::Pinned(pin))
+                    .await
+                    .map_err(net_err)?,
+            };
             let (mut send, mut recv) = conn.open_bi().await.map_err(net_err)?;
             write_frame(&mut send, &Request::RelayJoin { channel }.encode())
                 .await
@@ -438,7 +449,8 @@ where
     };
     let identity = device.identity.clone();
     let known = device.known_head;
-    let (conn, send, recv, binding) = connect_to_code(endpoint, &code, options.timeouts).await?;
+    let (conn, send, recv, binding) =
+        connect_to_code(endpoint, &code, options.timeouts, None).await?;
     let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
     let link = Link::scanner(
         &code,
@@ -517,7 +529,9 @@ where
 {
     let code = LinkCode::parse(code_text)?;
     code.check_fresh(unix_now())?;
-    let (_conn, send, recv, binding) = connect_to_code(endpoint, &code, options.timeouts).await?;
+    let reuse = me.server.connection().clone();
+    let (_conn, send, recv, binding) =
+        connect_to_code(endpoint, &code, options.timeouts, Some(&reuse)).await?;
     let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
     let link = Link::scanner(
         &code,
@@ -636,9 +650,14 @@ async fn flush(link: &mut Link, send: &mut SendStream) {
 /// End our side and wait (briefly) until the other end has read all of
 /// it, so dropping the connection afterwards loses no frame — an abort
 /// included.
-async fn finish(send: &mut SendStream) {
+///
+/// The wait runs on a task of its own: the caller has its answer at once,
+/// and the stream (so the connection) lives until the peer has read it.
+fn finish(mut send: SendStream) {
     let _ = send.finish();
-    let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+    });
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -687,12 +706,12 @@ where
             }
             Event::Linked { .. } => {
                 flush(&mut link, &mut send).await;
-                finish(&mut send).await;
+                finish(send);
                 return linked.ok_or(LinkError::Closed);
             }
             Event::Failed(e) => {
                 flush(&mut link, &mut send).await;
-                finish(&mut send).await;
+                finish(send);
                 return Err(e);
             }
             Event::ApprovalRequested(_) | Event::AddDevice { .. } => {
@@ -846,12 +865,12 @@ where
             },
             Event::Linked { device, .. } => {
                 flush(&mut link, &mut send).await;
-                finish(&mut send).await;
+                finish(send);
                 return Ok(device);
             }
             Event::Failed(e) => {
                 flush(&mut link, &mut send).await;
-                finish(&mut send).await;
+                finish(send);
                 return Err(e);
             }
             Event::Welcome(_) => link.cancel(),

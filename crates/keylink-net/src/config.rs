@@ -202,6 +202,16 @@ pub fn exporter(conn: &Connection, label: &[u8], context: &[u8]) -> Result<[u8; 
     Ok(out)
 }
 
+/// The fingerprint of the certificate the peer presented on `conn`, if
+/// it presented one (a client connection always sees the server's).
+pub fn peer_fingerprint(conn: &Connection) -> Option<Fingerprint> {
+    let chain = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
+    chain.first().map(|c| Fingerprint::of(c))
+}
+
 /// Checks the certificate's fingerprint (unless `pin` is `None`, the
 /// insecure test mode), then always the handshake signatures with the
 /// certificate's key.

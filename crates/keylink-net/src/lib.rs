@@ -19,7 +19,8 @@ mod frame;
 mod identity;
 
 pub use config::{
-    ALPN, EndpointLimits, ServerTrust, client_endpoint, connect, exporter, server_endpoint,
+    ALPN, EndpointLimits, ServerTrust, client_endpoint, connect, exporter, peer_fingerprint,
+    server_endpoint,
 };
 pub use error::NetError;
 pub use frame::{MAX_FRAME, read_frame, write_frame};

@@ -1,0 +1,4 @@
+//! Fuzz target: see `keylink_tests::fuzz::link_machine`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| keylink_tests::fuzz::link_machine(data));
