@@ -36,6 +36,10 @@ fn link_machine_seeds_reach_the_end_of_a_link() {
         ("drop_hello", (false, 0)),
     ] {
         let data = std::fs::read(root.join(name)).unwrap();
-        assert_eq!(keylink_tests::fuzz::link_machine_outcome(&data), expected, "{name}");
+        assert_eq!(
+            keylink_tests::fuzz::link_machine_outcome(&data),
+            expected,
+            "{name}"
+        );
     }
 }

@@ -90,7 +90,9 @@ async fn one_link(info: ServerInfo, m: &mut Member, seed: u64) {
         name: DeviceName::new("laptop").unwrap(),
         known_head: None,
     };
-    let shown = show_as_new(&ep_b, ShowVia::Relay(info), &opts).await.unwrap();
+    let shown = show_as_new(&ep_b, ShowVia::Relay(info), &opts)
+        .await
+        .unwrap();
     let code = shown.code_text().to_string();
     let me = Existing {
         server: &m.client,
@@ -114,9 +116,12 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 async fn baseline(rounds: usize) -> Duration {
     let identity = ServerIdentity::generate().unwrap();
-    let listener =
-        server_endpoint(&identity, "127.0.0.1:0".parse().unwrap(), EndpointLimits::default())
-            .unwrap();
+    let listener = server_endpoint(
+        &identity,
+        "127.0.0.1:0".parse().unwrap(),
+        EndpointLimits::default(),
+    )
+    .unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Some(incoming) = listener.accept().await {
