@@ -131,6 +131,7 @@ mod link_fuzz {
         })
     }
 
+    #[allow(clippy::needless_range_loop)] // `from` names a device, `1 - from` the other
     pub(super) fn run(data: &[u8]) -> (bool, usize) {
         let f = fixture();
         let mut rng = ChaCha20Rng::seed_from_u64(0x22);

@@ -80,7 +80,20 @@ async fn member(info: &ServerInfo, seed: u64) -> Member {
 }
 
 async fn one_link(info: ServerInfo, m: &mut Member, seed: u64) {
-    let opts = LinkOptions::default();
+    one_link_traced(info, m, seed, false).await;
+}
+
+async fn one_link_traced(info: ServerInfo, m: &mut Member, seed: u64, trace: bool) {
+    let t0 = Instant::now();
+    let mark = move |what: &str| {
+        if trace {
+            println!("    {:>8.3} ms  {what}", t0.elapsed().as_secs_f64() * 1e3);
+        }
+    };
+    let opts = LinkOptions {
+        on_sas: Some(Arc::new(move |_| mark("keys confirmed"))),
+        ..LinkOptions::default()
+    };
     let ep_b = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
     let identity = Arc::new(DeviceIdentity::generate(&mut ChaCha20Rng::seed_from_u64(
         seed,
@@ -93,6 +106,7 @@ async fn one_link(info: ServerInfo, m: &mut Member, seed: u64) {
     let shown = show_as_new(&ep_b, ShowVia::Relay(info), &opts)
         .await
         .unwrap();
+    mark("code shown (connected, channel open)");
     let code = shown.code_text().to_string();
     let me = Existing {
         server: &m.client,
@@ -102,8 +116,24 @@ async fn one_link(info: ServerInfo, m: &mut Member, seed: u64) {
     };
     let ep_a = m.endpoint.clone();
     let (a, b) = tokio::join!(
-        scan_as_existing(&ep_a, &code, me, &opts, |_| async { true }),
-        finish_as_new(&ep_b, shown, info, device, &opts, |_| Ok(())),
+        async {
+            let r = scan_as_existing(&ep_a, &code, me, &opts, |_| async move {
+                mark("approval asked");
+                true
+            })
+            .await;
+            mark("existing device done");
+            r
+        },
+        async {
+            let r = finish_as_new(&ep_b, shown, info, device, &opts, |_| {
+                mark("new device verified the log, stores");
+                Ok(())
+            })
+            .await;
+            mark("new device done");
+            r
+        },
     );
     a.unwrap();
     b.unwrap();
@@ -173,11 +203,16 @@ async fn start(store: Arc<dyn Store>) -> (Server, ServerInfo) {
 
 async fn full_links(store: Arc<dyn Store>, rounds: usize) -> Duration {
     let (_server, info) = start(store).await;
-    let mut m = member(&info, 1).await;
-    let mut times = Vec::with_capacity(rounds);
+    // A fresh account per link, made beforehand: every link starts from a
+    // one-device account, as a person's second device does.
+    let mut members = Vec::with_capacity(rounds);
     for i in 0..rounds {
+        members.push(member(&info, 1 + i as u64).await);
+    }
+    let mut times = Vec::with_capacity(rounds);
+    for (i, m) in members.iter_mut().enumerate() {
         let t = Instant::now();
-        one_link(info, &mut m, 1000 + i as u64).await;
+        one_link(info, m, 1000 + i as u64).await;
         times.push(t.elapsed());
     }
     median(times)
@@ -240,6 +275,11 @@ fn main() {
             "  full link, local-folder store (fsync):           {full_disk:?}  ratio {:.2}",
             full_disk.as_secs_f64() / base.as_secs_f64()
         );
+        println!("  one link, step by step (in-memory store):");
+        let (_server, info) = start(Arc::new(MemoryStore::new())).await;
+        let mut m = member(&info, 99).await;
+        one_link(info, &mut m, 5000).await;
+        one_link_traced(info, &mut m, 5001, true).await;
         let (n, took) = throughput(200, 50).await;
         println!(
             "  throughput: {n} links ({} accounts in parallel) in {took:?} = {:.0} links/s",
