@@ -8,4 +8,5 @@ mod backup;
 mod fuzz_corpus;
 mod hostile;
 mod keys;
+mod link;
 mod wycheproof;

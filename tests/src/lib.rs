@@ -15,6 +15,7 @@ pub mod account_eval;
 pub mod backup_eval;
 pub mod fuzz;
 pub mod keys_eval;
+pub mod link_eval;
 
 use std::collections::BTreeMap;
 use std::fs;

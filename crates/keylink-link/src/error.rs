@@ -150,3 +150,50 @@ fn describe(reason: AbortReason) -> &'static str {
         _ => "a message was malformed or out of order",
     }
 }
+
+impl CodeError {
+    /// A stable name for the error's kind (test vectors name errors by it).
+    pub fn class(&self) -> &'static str {
+        match self {
+            CodeError::NotALinkCode => "not_a_link_code",
+            CodeError::TooLong { .. } => "too_long",
+            CodeError::BadCharacter => "bad_character",
+            CodeError::Checksum => "checksum",
+            CodeError::Truncated => "truncated",
+            CodeError::TrailingData => "trailing_data",
+            CodeError::UnsupportedVersion { .. } => "unsupported_version",
+            CodeError::Malformed { .. } => "malformed",
+            CodeError::BadAddress => "bad_address",
+            CodeError::LowOrderShare => "low_order_share",
+            CodeError::Expired => "expired",
+        }
+    }
+}
+
+impl LinkError {
+    /// A stable name for the error's kind (test vectors name errors by it).
+    pub fn class(&self) -> &'static str {
+        match self {
+            LinkError::Code(c) => c.class(),
+            LinkError::CodeSpent => "code_spent",
+            LinkError::WrongRole { .. } => "wrong_role",
+            LinkError::WrongBinding => "wrong_binding",
+            LinkError::LowOrderShare => "low_order_share",
+            LinkError::ConfirmationFailed => "confirmation_failed",
+            LinkError::Tampered => "tampered",
+            LinkError::Unexpected { .. } => "unexpected",
+            LinkError::Malformed => "malformed",
+            LinkError::BadSignature => "bad_signature",
+            LinkError::Declined => "declined",
+            LinkError::PeerAborted(_) => "peer_aborted",
+            LinkError::Timeout => "timeout",
+            LinkError::Closed => "closed",
+            LinkError::Fork => "fork",
+            LinkError::AppendFailed(_) => "append_failed",
+            LinkError::VerificationFailed(_) => "verification_failed",
+            LinkError::StoreFailed(_) => "store_failed",
+            LinkError::NotAcknowledged => "not_acknowledged",
+            LinkError::Cancelled => "cancelled",
+        }
+    }
+}

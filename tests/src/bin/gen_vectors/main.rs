@@ -20,10 +20,11 @@ use keylink_keys::{
     SealPurpose, SealedBox, SignatureContext,
 };
 use keylink_tests::keys_eval::Outcome;
-use keylink_tests::{VectorError, account_eval, backup_eval, keys_eval};
+use keylink_tests::{VectorError, account_eval, backup_eval, keys_eval, link_eval};
 
 mod account;
 mod backup;
+mod link;
 use keylink_tests::{Vector, det_array, det_bytes, vectors_dir};
 use serde_json::{Value, json};
 
@@ -95,6 +96,13 @@ fn main() {
     };
     backup::generate(&mut g);
     write("backup", &g.vectors);
+
+    let mut g = Gen {
+        vectors: Vec::new(),
+        evaluate: link_eval::evaluate,
+    };
+    link::generate(&mut g);
+    write("link", &g.vectors);
 }
 
 fn write(area: &str, vectors: &[Vector]) {
