@@ -259,7 +259,7 @@ mod link_fuzz {
                     match ev {
                         Event::ApprovalRequested(_) if approve => p.approve(now),
                         Event::ApprovalRequested(_) => p.decline(),
-                        Event::AddDevice { record } => {
+                        Event::AddDevice { record, .. } => {
                             assert_eq!(i, existing_at, "only the existing device appends");
                             match log.add_device(&existing, &root, record, 2) {
                                 Ok(entry) if log.apply(&entry).is_ok() => {

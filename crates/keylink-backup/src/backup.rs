@@ -82,6 +82,7 @@ pub struct SnapshotWriter<'a, S: Store + ?Sized> {
 /// Where chunks go: deduplication and sealing (the consumer side of the
 /// backup pipeline).
 struct ChunkSink<'a, S: Store + ?Sized> {
+    progress: Option<Progress<'a>>,
     store: &'a S,
     header: ManifestHeader,
     subkey: DeviceSubkey,
@@ -102,6 +103,7 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
         let device = identity.device_id();
         Self {
             sink: ChunkSink {
+                progress: None,
                 store,
                 header: ManifestHeader {
                     account,
@@ -224,6 +226,7 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
         })?;
         self.sink.stats.bytes_read += size;
         self.total_bytes += size;
+        self.sink.report();
         self.push(
             FileEntry {
                 path,
@@ -269,6 +272,12 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
         })
     }
 
+    /// Report the counts after every chunk and every entry (for a progress
+    /// bar; it runs on the backup's thread, so keep it quick).
+    pub fn on_progress(&mut self, report: impl FnMut(&BackupStats) + Send + 'a) {
+        self.sink.progress = Some(Box::new(report));
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> BackupStats {
         self.sink.stats
@@ -283,6 +292,7 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
         self.page_bytes += cost;
         self.page.entries.push(entry);
         self.sink.stats.entries += 1;
+        self.sink.report();
         if self.page.entries.len() >= MAX_PAGE_ENTRIES {
             self.flush_page(rng)?;
         }
@@ -310,7 +320,16 @@ impl<'a, S: Store + ?Sized> SnapshotWriter<'a, S> {
     }
 }
 
+/// A progress callback.
+type Progress<'a> = Box<dyn FnMut(&BackupStats) + Send + 'a>;
+
 impl<S: Store + ?Sized> ChunkSink<'_, S> {
+    fn report(&mut self) {
+        if let Some(p) = self.progress.as_mut() {
+            p(&self.stats);
+        }
+    }
+
     /// Reference chunk `id`, uploading it sealed unless some device already did.
     fn store(&mut self, id: Hash, data: &[u8], rng: &mut impl CryptoRng) -> Result<ChunkRef> {
         let length = u32::try_from(data.len()).map_err(|_| Error::Malformed { what: "chunk" })?;

@@ -240,6 +240,18 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
     /// The first verification or I/O error; files already renamed into place
     /// are complete and verified.
     pub fn restore_to(&self, target: &Path) -> Result<RestoreStats> {
+        self.restore_with_progress(target, &mut |_| {})
+    }
+
+    /// [`Snapshot::restore_to`], reporting the counts after every file.
+    ///
+    /// # Errors
+    /// As [`Snapshot::restore_to`].
+    pub fn restore_with_progress(
+        &self,
+        target: &Path,
+        progress: &mut dyn FnMut(&RestoreStats),
+    ) -> Result<RestoreStats> {
         fs::create_dir_all(target).map_err(|e| io("create", &target.display().to_string(), e))?;
         let mut stats = RestoreStats::default();
         let mut swept = HashSet::new();
@@ -270,6 +282,7 @@ impl<'a, S: Store + ?Sized> Snapshot<'a, S> {
                     stats.bytes_written += self.write_file(&path, e)?;
                     stats.files += 1;
                 }
+                progress(&stats);
                 Ok(())
             }
             EntryKind::Symlink => Ok(()),

@@ -10,8 +10,18 @@
 //! restore, revoke or recover (the client issue). Callers hold the
 //! identity, root key and verified log themselves and pass them in.
 
+mod device;
+mod error;
+mod keystore;
 pub mod link;
 mod remote;
+
+pub use device::{
+    BackupSummary, Device, DeviceView, RecoveryStatus, ShownLink, SnapshotInfo, Unlock,
+    account_id_for, set_connect_timeout,
+};
+pub use error::{Error, Result};
+pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
 
 pub use remote::RemoteStore;
 

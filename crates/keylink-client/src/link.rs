@@ -209,6 +209,10 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+fn relay_err(e: impl std::fmt::Display) -> LinkError {
+    LinkError::Relay(e.to_string())
+}
+
 fn net_err(e: impl std::fmt::Display) -> LinkError {
     tracing::debug!(error = %e, "link transport");
     LinkError::Closed
@@ -223,31 +227,33 @@ async fn prepare_show(
     let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
     let (rendezvous, waiter, lifetime) = match via {
         ShowVia::Relay(server) => {
-            let conn = connect(
-                endpoint,
-                server.addr,
-                &ServerTrust::Pinned(server.fingerprint),
-            )
-            .await
-            .map_err(net_err)?;
-            let (mut send, mut recv) = conn.open_bi().await.map_err(net_err)?;
-            write_frame(&mut send, &Request::RelayOpen.encode())
+            let open = async {
+                let conn = connect(
+                    endpoint,
+                    server.addr,
+                    &ServerTrust::Pinned(server.fingerprint),
+                )
                 .await
-                .map_err(net_err)?;
-            let frame = read_frame(&mut recv, 4096)
+                .map_err(relay_err)?;
+                let (mut send, mut recv) = conn.open_bi().await.map_err(relay_err)?;
+                write_frame(&mut send, &Request::RelayOpen.encode())
+                    .await
+                    .map_err(relay_err)?;
+                let frame = read_frame(&mut recv, 4096)
+                    .await
+                    .map_err(relay_err)?
+                    .ok_or(LinkError::Relay("the server closed the stream".into()))?;
+                Ok::<_, LinkError>((conn, send, recv, frame))
+            };
+            let (conn, send, recv, frame) = tokio::time::timeout(options.timeouts.step, open)
                 .await
-                .map_err(net_err)?
-                .ok_or(LinkError::Closed)?;
+                .map_err(|_| LinkError::Relay("the server did not answer in time".into()))??;
             let (channel, ttl) = match Response::decode(&frame).map_err(|_| LinkError::Malformed)? {
                 Response::Channel {
                     channel,
                     expires_in_ms,
                 } => (channel, Duration::from_millis(expires_in_ms)),
-                Response::Failure { message, .. } => {
-                    return Err(LinkError::AppendFailed(format!(
-                        "the server could not open a relay channel: {message}"
-                    )));
-                }
+                Response::Failure { message, .. } => return Err(LinkError::Relay(message)),
                 _ => return Err(LinkError::Malformed),
             };
             (
@@ -302,7 +308,7 @@ async fn connect_to_code(
 ) -> Result<(Connection, SendStream, RecvStream, Binding), LinkError> {
     tokio::time::timeout(timeouts.step, connect_to_code_inner(endpoint, code, reuse))
         .await
-        .map_err(|_| LinkError::Closed)?
+        .map_err(|_| LinkError::Timeout)?
 }
 
 async fn connect_to_code_inner(
@@ -341,6 +347,7 @@ async fn connect_to_code_inner(
                     code: FailureCode::ChannelUnavailable,
                     ..
                 } => Err(LinkError::CodeSpent),
+                Response::Failure { message, .. } => Err(LinkError::Relay(message)),
                 _ => Err(LinkError::Malformed),
             }
         }
@@ -441,12 +448,9 @@ where
             addr: server,
             fingerprint: Fingerprint::from_bytes(server_fingerprint),
         },
-        (Rendezvous::Direct { .. }, None) => {
-            return Err(LinkError::VerificationFailed(
-                "a direct code does not name the account's server; give it",
-            ));
-        }
+        (Rendezvous::Direct { .. }, None) => return Err(LinkError::NeedsServer),
     };
+    keylink_link::check_scanner_role(&code, true)?;
     let identity = device.identity.clone();
     let known = device.known_head;
     let (conn, send, recv, binding) =
@@ -529,6 +533,7 @@ where
 {
     let code = LinkCode::parse(code_text)?;
     code.check_fresh(unix_now())?;
+    keylink_link::check_scanner_role(&code, false)?;
     let reuse = me.server.connection().clone();
     let (_conn, send, recv, binding) =
         connect_to_code(endpoint, &code, options.timeouts, Some(&reuse)).await?;
@@ -692,7 +697,12 @@ where
                 }
             }
             Event::Welcome(welcome) => {
-                let checked = verify_welcome(&server, &identity, known, welcome, sas).await;
+                let checked = tokio::time::timeout(
+                    options.timeouts.step,
+                    verify_welcome(&server, &identity, known, welcome, sas),
+                )
+                .await
+                .unwrap_or(Err(LinkError::Timeout));
                 match checked.and_then(|l| match store.take() {
                     Some(f) => f(&l).map(|()| l).map_err(LinkError::StoreFailed),
                     None => Err(LinkError::StoreFailed("stored twice".into())),
@@ -706,7 +716,10 @@ where
             }
             Event::Linked { .. } => {
                 flush(&mut link, &mut send).await;
-                finish(send);
+                // The acknowledgement is the last frame: wait until the
+                // other end has it, since the app may exit right after.
+                let _ = send.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
                 return linked.ok_or(LinkError::Closed);
             }
             Event::Failed(e) => {
@@ -762,7 +775,9 @@ async fn verify_welcome(
         Err(_) => return Err(LinkError::Fork),
     }
     if let Some(k) = known {
-        compare_heads(&log, &k).map_err(|_| LinkError::Fork)?;
+        // A head this device trusted before must be in the log: an older
+        // log is a rollback, a different entry a fork.
+        log.check_contains(&k).map_err(|_| LinkError::Fork)?;
     }
     if !log.is_current(&identity.device_id()) {
         return Err(LinkError::VerificationFailed(
@@ -854,13 +869,24 @@ where
                     None => {}
                 }
             }
-            Event::AddDevice { record } => match append_device(&me, &record).await {
-                Ok(log) => {
-                    *me.log = log;
-                    link.device_added(me.log, me.root, Instant::now());
+            Event::AddDevice { record, known_head } => {
+                let added = tokio::time::timeout(
+                    options.timeouts.step,
+                    append_device(&me, &record, known_head),
+                )
+                .await
+                .unwrap_or(Err(Refusal::Failed(
+                    "the server did not answer in time".into(),
+                )));
+                match added {
+                    Ok(log) => {
+                        *me.log = log;
+                        link.device_added(me.log, me.root, Instant::now());
+                    }
+                    Err(Refusal::Fork) => link.refuse_add(LinkError::Fork),
+                    Err(Refusal::Failed(why)) => link.append_failed(why),
                 }
-                Err(e) => link.append_failed(e),
-            },
+            }
             Event::Linked { device, .. } => {
                 flush(&mut link, &mut send).await;
                 finish(send);
@@ -876,30 +902,61 @@ where
     }
 }
 
-/// Bring the log up to date and append `AddDevice(record)` by
-/// compare-and-swap, retrying on top of whatever another device appended
-/// first. If the device is already current (a retry after the new device
-/// crashed), nothing is appended.
-async fn append_device(me: &Existing<'_>, record: &DeviceRecord) -> Result<LogState, String> {
+/// Why the new device was not added.
+enum Refusal {
+    /// The log does not hold the head the new device trusts.
+    Fork,
+    /// Anything else, in words.
+    Failed(String),
+}
+
+async fn refresh(me: &Existing<'_>, log: &mut LogState) -> Result<(), String> {
+    let account = *log.account();
+    let fresh = me
+        .server
+        .fetch_log(&account, log.next_sequence())
+        .await
+        .map_err(|e| e.to_string())?;
+    for bytes in &fresh {
+        let entry = SignedEntry::decode(bytes).map_err(|e| e.to_string())?;
+        log.apply(&entry)
+            .map_err(|e| format!("the server's log does not verify: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Append `AddDevice(record)` by compare-and-swap on top of the head this
+/// device knows, fetching only when another device got there first. A
+/// device already current (the retry after a crash) is confirmed against
+/// a fresh log and not appended again. The new device's known head is
+/// checked before anything is appended.
+async fn append_device(
+    me: &Existing<'_>,
+    record: &DeviceRecord,
+    known_head: Option<Head>,
+) -> Result<LogState, Refusal> {
     let mut log = me.log.clone();
     let account = *log.account();
-    // Optimistic: append on top of the head this device knows, and fetch
-    // only when another device got there first.
-    let mut stale = false;
+    let device = record.keys.device_id();
+    let mut fresh = false;
     for _ in 0..16 {
-        if stale {
-            let fresh = me
-                .server
-                .fetch_log(&account, log.next_sequence())
-                .await
-                .map_err(|e| e.to_string())?;
-            for bytes in &fresh {
-                let entry = SignedEntry::decode(bytes).map_err(|e| e.to_string())?;
-                log.apply(&entry)
-                    .map_err(|e| format!("the server's log does not verify: {e}"))?;
+        if !fresh && log.is_current(&device) {
+            // Trust "already added" only from the server's current log.
+            refresh(me, &mut log).await.map_err(Refusal::Failed)?;
+            fresh = true;
+        }
+        if let Some(k) = &known_head {
+            match compare_heads(&log, k) {
+                Ok(keylink_account::HeadRelation::Same | keylink_account::HeadRelation::Ahead) => {}
+                Ok(keylink_account::HeadRelation::Behind) if !fresh => {
+                    refresh(me, &mut log).await.map_err(Refusal::Failed)?;
+                    fresh = true;
+                    continue;
+                }
+                Ok(keylink_account::HeadRelation::Behind) | Err(_) => return Err(Refusal::Fork),
             }
         }
-        if log.is_current(&record.keys.device_id()) {
+        if log.is_current(&device) {
             return Ok(log);
         }
         let now_ms = SystemTime::now()
@@ -908,21 +965,34 @@ async fn append_device(me: &Existing<'_>, record: &DeviceRecord) -> Result<LogSt
             .unwrap_or(0);
         let entry = log
             .add_device(me.identity, me.root, record.clone(), now_ms)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
         match me
             .server
             .append(&account, log.next_sequence(), vec![entry.encode()])
             .await
         {
             Ok(()) => {
-                log.apply(&entry).map_err(|e| e.to_string())?;
+                log.apply(&entry)
+                    .map_err(|e| Refusal::Failed(e.to_string()))?;
                 return Ok(log);
             }
-            Err(e) if e.code() == Some(FailureCode::Conflict) => stale = true,
-            Err(e) => return Err(e.to_string()),
+            Err(e) if e.code() == Some(FailureCode::Conflict) => {
+                refresh(me, &mut log).await.map_err(Refusal::Failed)?;
+                fresh = true;
+            }
+            Err(e) => {
+                // The append may have happened before the answer was lost:
+                // look before saying it did not.
+                if refresh(me, &mut log).await.is_ok() && log.is_current(&device) {
+                    return Ok(log);
+                }
+                return Err(Refusal::Failed(e.to_string()));
+            }
         }
     }
-    Err("the account log kept changing; try again".into())
+    Err(Refusal::Failed(
+        "the account log kept changing; try again".into(),
+    ))
 }
 
 /// A device name, validated (re-exported for callers building a

@@ -88,6 +88,7 @@ impl Store for RemoteStore {
             .map_err(|e| io("list", prefix, e))?;
         let mut out = keys
             .iter()
+            .filter(|k| k.starts_with(prefix))
             .map(|k| ObjectKey::new(k))
             .collect::<Result<Vec<_>, _>>()?;
         out.sort();

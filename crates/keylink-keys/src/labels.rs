@@ -49,6 +49,9 @@ pub const CHUNKER_SEED: &[u8] = b"keylink/v1/chunker-seed";
 /// QUIC connection.
 pub const SERVER_AUTH_EXPORTER: &[u8] = b"keylink/v1/exporter/server-auth";
 
+/// Hash prefix of an account id derived from an account name: the first
+/// 16 bytes of SHA-256(prefix ‖ name).
+pub const ACCOUNT_NAME: &[u8] = b"keylink/v1/account-name";
 /// Hash prefix of a link code's checksum: the first 4 bytes of
 /// SHA-256(prefix ‖ payload) end the code.
 pub const LINK_CODE_CHECKSUM: &[u8] = b"keylink/v1/link/code-checksum";
@@ -125,6 +128,7 @@ mod tests {
             LINK_SAS,
             LINK_AAD,
             LINK_EXPORTER,
+            ACCOUNT_NAME,
         ];
         for (i, a) in all.iter().enumerate() {
             assert!(a.starts_with(b"keylink/v1/"));

@@ -86,7 +86,7 @@ pub struct LinkCode {
     ephemeral: [u8; 32],
     secret: LinkSecret,
     expires_at: u32,
-    payload: Vec<u8>,
+    payload: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for LinkCode {
@@ -175,7 +175,7 @@ impl LinkCode {
             ephemeral,
             secret,
             expires_at,
-            payload: Vec::new(),
+            payload: Zeroizing::new(Vec::new()),
         };
         code.payload = code.encode_payload();
         Ok(code)
@@ -227,8 +227,8 @@ impl LinkCode {
         Ok(())
     }
 
-    fn encode_payload(&self) -> Vec<u8> {
-        let mut p = Vec::with_capacity(128);
+    fn encode_payload(&self) -> Zeroizing<Vec<u8>> {
+        let mut p = Zeroizing::new(Vec::with_capacity(128));
         p.push(CODE_VERSION);
         let mut flags = 0u8;
         if self.shower == Shower::ExistingDevice {
@@ -277,7 +277,7 @@ impl LinkCode {
         bytes.extend_from_slice(&checksum(&self.payload));
         let mut text = Zeroizing::new(String::with_capacity(CODE_PREFIX.len() + 200));
         text.push_str(CODE_PREFIX);
-        text.push_str(&data_encoding::BASE32_NOPAD.encode(&bytes));
+        data_encoding::BASE32_NOPAD.encode_append(&bytes, &mut text);
         text
     }
 
@@ -374,7 +374,7 @@ impl LinkCode {
             Shower::NewDevice
         };
         let code = Self::new(shower, rendezvous, ephemeral, secret, expires_at)?;
-        if code.payload != payload {
+        if code.payload.as_slice() != payload {
             return Err(CodeError::Malformed {
                 what: "non-canonical encoding",
             });

@@ -64,7 +64,7 @@ pub enum LinkError {
     CodeSpent,
     /// Both devices are new, or both already belong to the account.
     #[error(
-        "this code is for {expected} device to scan; run the other linking command on this device"
+        "this code must be scanned by {expected}; run the other linking command on this device"
     )]
     WrongRole {
         /// Which device should scan it.
@@ -132,6 +132,16 @@ pub enum LinkError {
         "the new device was added to the account but did not confirm; link it again with the same device (it will not be added twice), or revoke it"
     )]
     NotAcknowledged,
+    /// The relay could not be used.
+    #[error("the server's relay is not available: {0}")]
+    Relay(String),
+    /// A direct code from an existing device does not name the account's
+    /// server.
+    #[error("a direct link code does not say which server holds the account; give the server")]
+    NeedsServer,
+    /// The other device speaks another format version.
+    #[error("the other device runs a different keylink version (link format {0}); update both")]
+    UnsupportedVersion(u32),
     /// The app cancelled.
     #[error("linking was cancelled")]
     Cancelled,
@@ -194,6 +204,9 @@ impl LinkError {
             LinkError::StoreFailed(_) => "store_failed",
             LinkError::NotAcknowledged => "not_acknowledged",
             LinkError::Cancelled => "cancelled",
+            LinkError::Relay(_) => "relay",
+            LinkError::NeedsServer => "needs_server",
+            LinkError::UnsupportedVersion(_) => "unsupported_version",
         }
     }
 }

@@ -46,6 +46,7 @@ pub use code::{
 };
 pub use error::{CodeError, LinkError};
 pub use machine::{
-    Confirmed, Event, JoinInfo, Link, NewDevice, PendingKeys, Phase, Side, Timeouts, join_message,
+    Confirmed, Event, JoinInfo, Link, NewDevice, PendingKeys, Phase, Side, Timeouts,
+    check_scanner_role, join_message,
 };
 pub use schedule::{Binding, Role, Sas, transcript_hash};

@@ -98,6 +98,9 @@ pub enum Event {
     AddDevice {
         /// The device to add.
         record: DeviceRecord,
+        /// A head the new device already trusts: check that the log holds
+        /// it (a fork otherwise, [`Link::refuse_add`]) before appending.
+        known_head: Option<Head>,
     },
     /// New device: verify this against the log from the server, store the
     /// key, then call [`Link::key_stored`].
@@ -154,11 +157,20 @@ pub struct Link {
     events: VecDeque<Event>,
 }
 
-fn expected_role(code: &LinkCode, side: &Side, role: Role) -> Result<(), LinkError> {
+/// Whether a device (new or not) may scan `code`: checked before
+/// connecting, so a code scanned on the wrong device is not used up.
+///
+/// # Errors
+/// [`LinkError::WrongRole`].
+pub fn check_scanner_role(code: &LinkCode, scanner_is_new: bool) -> Result<(), LinkError> {
+    expected_role(code, scanner_is_new, Role::Scanner)
+}
+
+fn expected_role(code: &LinkCode, is_new: bool, role: Role) -> Result<(), LinkError> {
     let new_shows = code.shower() == Shower::NewDevice;
     let ok = match role {
-        Role::Shower => side.is_new() == new_shows,
-        Role::Scanner => side.is_new() != new_shows,
+        Role::Shower => is_new == new_shows,
+        Role::Scanner => is_new != new_shows,
     };
     if ok {
         return Ok(());
@@ -167,7 +179,7 @@ fn expected_role(code: &LinkCode, side: &Side, role: Role) -> Result<(), LinkErr
         expected: if new_shows {
             "a device already in the account"
         } else {
-            "a new"
+            "the new device"
         },
     })
 }
@@ -194,7 +206,7 @@ impl Link {
         expires: Instant,
         timeouts: Timeouts,
     ) -> Result<Self, LinkError> {
-        expected_role(&secrets.code, &side, Role::Shower)?;
+        expected_role(&secrets.code, side.is_new(), Role::Shower)?;
         check_binding(&secrets.code, &binding)?;
         Ok(Self {
             side,
@@ -219,7 +231,7 @@ impl Link {
         timeouts: Timeouts,
         rng: &mut impl CryptoRng,
     ) -> Result<Self, LinkError> {
-        expected_role(code, &side, Role::Scanner)?;
+        expected_role(code, side.is_new(), Role::Scanner)?;
         check_binding(code, &binding)?;
         let mut secret = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(secret.as_mut());
@@ -231,7 +243,7 @@ impl Link {
             side,
             phase: Phase::AwaitConfirm(Box::new(PendingKeys(keys))),
             timeouts,
-            deadline: Some(now + timeouts.step),
+            deadline: Some(later(now, timeouts.step)),
             out: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -336,6 +348,12 @@ impl Link {
         }
         let frame = match LinkFrame::decode(bytes) {
             Ok(f) => f,
+            Err(keylink_wire::WireError::UnsupportedVersion { got }) => {
+                return self.fail(
+                    LinkError::UnsupportedVersion(got),
+                    Some(AbortReason::Protocol),
+                );
+            }
             Err(_) => return self.fail(LinkError::Malformed, Some(AbortReason::Protocol)),
         };
         if let LinkFrame::Abort { reason } = frame {
@@ -398,13 +416,17 @@ impl Link {
                 join.keys
                     .verify(SignatureContext::Link, &message, &join.signature)
                     .map_err(|_| (LinkError::BadSignature, AbortReason::Protocol))?;
+                if let Some(h) = &join.known_head {
+                    Head::from_bytes(h)
+                        .map_err(|_| (LinkError::Malformed, AbortReason::Protocol))?;
+                }
                 self.events.push_back(Event::ApprovalRequested(JoinInfo {
                     name: join.name.clone(),
                     keys: join.keys,
                     device: join.keys.device_id(),
                     sas: c.0.sas(),
                 }));
-                self.deadline = Some(now + self.timeouts.approval);
+                self.deadline = Some(later(now, self.timeouts.approval));
                 self.phase = Phase::AwaitApproval(c, join);
                 Ok(())
             }
@@ -415,7 +437,7 @@ impl Link {
                 };
                 let head = Head::from_bytes(&welcome.head)
                     .map_err(|_| (LinkError::Malformed, AbortReason::Protocol))?;
-                self.deadline = Some(now + self.timeouts.step);
+                self.deadline = Some(later(now, self.timeouts.step));
                 self.events.push_back(Event::Welcome(welcome));
                 self.phase = Phase::AwaitStored(c, head);
                 Ok(())
@@ -446,7 +468,15 @@ impl Link {
     fn confirmed(&mut self, mut session: Session, now: Instant) -> Result<(), Fail> {
         self.events
             .push_back(Event::Confirmed { sas: session.sas() });
-        self.deadline = Some(now + self.timeouts.step);
+        // The new device waits for the person at the existing device as
+        // well as for the network.
+        self.deadline = Some(match self.side {
+            Side::Existing { .. } => later(now, self.timeouts.step),
+            Side::New(_) => later(
+                later(now, self.timeouts.approval),
+                self.timeouts.step.saturating_mul(2),
+            ),
+        });
         match &self.side {
             Side::Existing { .. } => {
                 self.phase = Phase::AwaitJoin(Confirmed(session));
@@ -474,13 +504,18 @@ impl Link {
     pub fn approve(&mut self, now: Instant) {
         match std::mem::replace(&mut self.phase, Phase::Failed) {
             Phase::AwaitApproval(c, join) => {
+                let known_head = join
+                    .known_head
+                    .as_ref()
+                    .and_then(|h| Head::from_bytes(h).ok());
                 self.events.push_back(Event::AddDevice {
                     record: DeviceRecord {
                         keys: join.keys,
                         name: join.name.clone(),
                     },
+                    known_head,
                 });
-                self.deadline = Some(now + self.timeouts.step);
+                self.deadline = Some(later(now, self.timeouts.step));
                 self.phase = Phase::AwaitAppend(c, join);
             }
             other => self.phase = other,
@@ -491,6 +526,20 @@ impl Link {
     pub fn decline(&mut self) {
         if matches!(self.phase, Phase::AwaitApproval(..)) {
             self.fail(LinkError::Declined, Some(AbortReason::Declined));
+        }
+    }
+
+    /// Existing device: the log refuses the new device before anything was
+    /// appended — a fork against its known head ([`LinkError::Fork`]), or
+    /// another reason.
+    pub fn refuse_add(&mut self, err: LinkError) {
+        if matches!(self.phase, Phase::AwaitAppend(..)) {
+            let reason = if err == LinkError::Fork {
+                AbortReason::Fork
+            } else {
+                AbortReason::AppendFailed
+            };
+            self.fail(err, Some(reason));
         }
     }
 
@@ -561,7 +610,7 @@ impl Link {
             Ok(ciphertext) => self.send_frame(&LinkFrame::Sealed { ciphertext }),
             Err(e) => return self.fail(e, Some(AbortReason::Protocol)),
         }
-        self.deadline = Some(now + self.timeouts.step);
+        self.deadline = Some(later(now, self.timeouts.step.saturating_mul(2)));
         self.phase = Phase::AwaitAck(c, head, device);
     }
 
@@ -604,6 +653,13 @@ impl Link {
 }
 
 type Fail = (LinkError, AbortReason);
+
+/// `now + d`, saturating far in the future instead of overflowing.
+fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 86_400)))
+        .unwrap_or(now)
+}
 
 fn protocol(what: &'static str) -> Fail {
     (LinkError::Unexpected { what }, AbortReason::Protocol)

@@ -14,6 +14,9 @@ use crate::error::ClientError;
 
 /// How long a request may take before the client gives up on it.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Most log entries [`ServerClient::fetch_log`] accepts (a server sending
+/// more is refused rather than followed without end).
+pub const MAX_LOG_ENTRIES: usize = 1_000_000;
 
 /// A connection to a keylink server.
 #[derive(Clone)]
@@ -180,6 +183,9 @@ impl ServerClient {
                 Response::Log { entries, more } => {
                     let got = entries.len();
                     out.extend(entries);
+                    if out.len() > MAX_LOG_ENTRIES {
+                        return Err(ClientError::Unexpected);
+                    }
                     if !more || got == 0 {
                         return Ok(out);
                     }

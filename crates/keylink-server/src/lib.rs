@@ -19,6 +19,7 @@
 
 mod accounts;
 pub mod client;
+pub mod cmd;
 mod conn;
 mod error;
 mod limits;

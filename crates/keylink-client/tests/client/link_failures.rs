@@ -153,8 +153,9 @@ async fn a_used_code_cannot_link_again() {
         };
         let again = scan_as_existing(&a_ep, &code, a.existing(), &quick, approve_all).await;
         let expected = if direct {
-            // The one-time listener accepts no second connection.
-            LinkError::Closed
+            // The one-time listener is gone: nothing answers, and the
+            // scanner gives up after one step.
+            LinkError::Timeout
         } else {
             LinkError::CodeSpent
         };
@@ -285,4 +286,47 @@ async fn two_new_devices_racing_both_link() {
     assert_eq!(log.next_sequence(), 3);
     assert!(lp.log.devices().len() >= 2 && lq.log.devices().len() >= 2);
     let _ = Arc::clone(&p.identity);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_device_that_saw_another_history_is_refused_before_any_append() {
+    let w = world().await;
+    let mut a = create(&w.info, 80).await;
+    let before = log_len(&w, &a).await;
+    let (identity, _) = new_device(81, "laptop");
+    // The new device trusts a head at sequence 0 that is not this log's:
+    // someone showed it a different history.
+    let device = NewDevice {
+        identity: identity.clone(),
+        name: DeviceName::new("laptop").unwrap(),
+        known_head: Some(keylink_account::Head {
+            sequence: 0,
+            hash: [0x5a; 32],
+        }),
+    };
+    let stored = std::sync::atomic::AtomicBool::new(false);
+    let p = link_device(
+        &w,
+        &mut a,
+        Mode::Relay,
+        false,
+        identity,
+        device,
+        true,
+        |_| {
+            stored.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        },
+    )
+    .await;
+    assert_eq!(p.existing.unwrap_err(), LinkError::Fork);
+    assert_eq!(
+        p.new.unwrap_err(),
+        LinkError::PeerAborted(AbortReason::Fork)
+    );
+    assert!(
+        !stored.load(std::sync::atomic::Ordering::SeqCst),
+        "nothing stored"
+    );
+    assert_eq!(log_len(&w, &a).await, before, "nothing appended");
 }

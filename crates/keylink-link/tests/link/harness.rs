@@ -22,8 +22,8 @@ pub enum Attack {
     Drop,
     /// Deliver it twice.
     Replay,
-    /// Deliver it after the next frame in its direction, or after the
-    /// receiver's step timeout if none follows.
+    /// Deliver it after the next frame in its direction, or, if none
+    /// follows, after both sides' deadlines.
     Reorder,
     /// Send it back to its sender instead.
     Reflect,
@@ -252,7 +252,7 @@ pub fn run(cfg: &Run) -> Outcome {
                             Answer::Never => {}
                         }
                     }
-                    Event::AddDevice { record } => {
+                    Event::AddDevice { record, .. } => {
                         let entry = ex
                             .log
                             .add_device(&ex.identity, &ex.root, record, 2)
@@ -294,7 +294,9 @@ pub fn run(cfg: &Run) -> Outcome {
         // Nothing moves: a held frame goes now, late; otherwise time passes
         // to the next deadline.
         if let Some((to, h)) = held.take() {
-            now += timeouts.step + Duration::from_secs(1);
+            // Late: after every deadline either side has set.
+            let last = parties.iter().filter_map(|p| p.link.poll_timeout()).max();
+            now = last.unwrap_or(now).max(now) + Duration::from_secs(1);
             for p in &mut parties {
                 p.link.handle_timeout(now);
             }

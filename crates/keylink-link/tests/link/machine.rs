@@ -207,14 +207,69 @@ fn an_approver_who_never_answers_times_out_with_nothing_appended() {
         answer: Answer::Never,
         ..Run::new(Shower::NewDevice)
     });
-    // The new device's step timeout (60 s) comes before the approval
-    // timeout; it gives up and tells the existing device.
-    assert_eq!(o.new, Some(Err(LinkError::Timeout)));
+    // The existing device gives up after the approval timeout (300 s);
+    // the new device waits longer (approval + two steps) and is told.
+    assert_eq!(o.existing, Some(Err(LinkError::Timeout)));
     assert_eq!(
-        o.existing,
+        o.new,
         Some(Err(LinkError::PeerAborted(AbortReason::Timeout)))
     );
     assert!(!o.appended);
+}
+
+#[test]
+fn direct_links_bound_to_different_connections_do_not_confirm() {
+    // A man in the middle who terminates QUIC on both sides holds two
+    // connections with two exporters: the transcripts differ.
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let ex = crate::harness::existing(&mut rng);
+    let secrets = ShowerSecrets::generate(
+        Shower::NewDevice,
+        Rendezvous::Direct {
+            addr: "192.168.1.20:40000".parse().unwrap(),
+            cert_fingerprint: [9; 32],
+        },
+        2_000_000_000,
+        &mut rng,
+    )
+    .unwrap();
+    let code = secrets.code().clone();
+    let now = Instant::now();
+    let mut shower = Link::shower(
+        secrets,
+        Binding::Direct([1; 32]),
+        Side::New(keylink_link::NewDevice {
+            identity: std::sync::Arc::new(keylink_keys::DeviceIdentity::generate(&mut rng)),
+            name: keylink_wire::account::DeviceName::new("laptop").unwrap(),
+            known_head: None,
+        }),
+        now + std::time::Duration::from_secs(60),
+        Timeouts::default(),
+    )
+    .unwrap();
+    let mut scanner = Link::scanner(
+        &code,
+        Binding::Direct([2; 32]),
+        Side::Existing {
+            device: ex.identity.device_id(),
+        },
+        now,
+        Timeouts::default(),
+        &mut rng,
+    )
+    .unwrap();
+    shower.handle_frame(&scanner.poll_transmit().unwrap(), now);
+    assert!(matches!(
+        shower.poll_event(),
+        Some(keylink_link::Event::Failed(LinkError::ConfirmationFailed))
+    ));
+    scanner.handle_frame(&shower.poll_transmit().unwrap(), now);
+    assert!(matches!(
+        scanner.poll_event(),
+        Some(keylink_link::Event::Failed(LinkError::PeerAborted(
+            AbortReason::ConfirmationFailed
+        )))
+    ));
 }
 
 #[test]

@@ -392,7 +392,7 @@ pub(crate) fn generate(g: &mut Gen) {
         "handshake_hello_version_2",
         "link_handshake",
         with_hello(&v2),
-        Want::Err("malformed"),
-        "The hello's frame version is 2.",
+        Want::Err("unsupported_version"),
+        "The hello's frame version is 2: refused as a version this build does not read (§1.5), not as malformed.",
     );
 }

@@ -1,0 +1,809 @@
+//! `keylink`: an end-to-end encrypted backup on this device, shared with
+//! the account's other devices.
+//!
+//! Every command takes `--home DIR` (this device's state; by default
+//! `$XDG_DATA_HOME/keylink` or `~/.local/share/keylink`) and `--json`.
+//! Errors print one line saying what happened and what to do, and the
+//! exit status is 1. Passwords come from the terminal without echo, or
+//! from `--password-file` / `KEYLINK_PASSWORD_FILE`; never from an
+//! argument.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Parser, Subcommand};
+use keylink_account::{HistoryAction, Joined};
+use keylink_client::link::{LinkOptions, ServerInfo, ShowVia};
+use keylink_client::{Device, FileKeyStore, KeyStore, Unlock};
+use keylink_keys::{KdfParams, Password, RecoveryKey};
+use keylink_net::Fingerprint;
+use keylink_wire::account::DeviceName;
+use serde_json::json;
+use zeroize::Zeroizing;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "keylink",
+    version,
+    about = "End-to-end encrypted backups shared by your devices"
+)]
+struct Cli {
+    /// This device's state folder.
+    #[arg(long, global = true, env = "KEYLINK_HOME")]
+    home: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Seconds to wait for the server to answer a connection.
+    #[arg(
+        long,
+        global = true,
+        env = "KEYLINK_CONNECT_TIMEOUT",
+        default_value_t = 10.0
+    )]
+    connect_timeout: f64,
+    /// Read the password from this file (first line) instead of the terminal.
+    #[arg(long, global = true, env = "KEYLINK_PASSWORD_FILE")]
+    password_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServerFlags {
+    /// The server's address (host:port).
+    #[arg(long)]
+    server: SocketAddr,
+    /// The server's certificate fingerprint, as it printed it (sha256:…).
+    #[arg(long)]
+    fingerprint: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a keylink server (prints its certificate fingerprint).
+    Server(keylink_server::cmd::ServerArgs),
+    /// Create an account with this device as its first.
+    Init {
+        #[command(flatten)]
+        server: ServerFlags,
+        /// The account's name (others find the account by it: pick one
+        /// that is not easy to guess).
+        #[arg(long)]
+        account: String,
+        /// This device's name.
+        #[arg(long)]
+        name: String,
+        /// Do not make a recovery key.
+        #[arg(long)]
+        no_recovery_key: bool,
+    },
+    /// Back up files and folders as a new snapshot.
+    Backup {
+        /// What to back up.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List the newest snapshot of each device.
+    Snapshots,
+    /// Restore a snapshot (by id prefix or device name; by default this
+    /// device's newest, or else the newest of any device).
+    Restore {
+        /// Snapshot id prefix or device name.
+        snapshot: Option<String>,
+        /// Where to restore.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Link a new device.
+    #[command(subcommand)]
+    Link(LinkCommand),
+    /// List the account's devices and the link history.
+    Devices {
+        #[command(subcommand)]
+        action: Option<DevicesCommand>,
+    },
+    /// Change the account password.
+    #[command(subcommand)]
+    Password(PasswordCommand),
+    /// Show the recovery key's status, or replace it.
+    #[command(subcommand, name = "recovery-key")]
+    RecoveryKey(RecoveryCommand),
+    /// Set up this device from the password or the recovery key.
+    Recover {
+        #[command(flatten)]
+        server: ServerFlags,
+        /// The account's name.
+        #[arg(long)]
+        account: String,
+        /// This device's name.
+        #[arg(long)]
+        name: String,
+        /// Use the recovery key instead of the password.
+        #[arg(long)]
+        recovery_key: bool,
+        /// Read the recovery key from this file instead of the terminal.
+        #[arg(long, env = "KEYLINK_RECOVERY_KEY_FILE")]
+        recovery_key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum LinkCommand {
+    /// On the new device: show a link code (QR and text) and wait.
+    Show {
+        #[command(flatten)]
+        server: ServerFlags,
+        /// This device's name.
+        #[arg(long)]
+        name: String,
+        /// The account's name, to remember (optional).
+        #[arg(long)]
+        account: Option<String>,
+        /// Also write the code text to this file.
+        #[arg(long)]
+        code_out: Option<PathBuf>,
+        /// Link directly on the LAN instead of through the server: listen
+        /// here (host:port) and put this address in the code.
+        #[arg(long)]
+        direct: Option<SocketAddr>,
+    },
+    /// On an existing device: link the device showing CODE.
+    Approve {
+        /// The code text (keylink-link:…), or @FILE to read it from a file.
+        code: String,
+        /// Approve without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DevicesCommand {
+    /// Remove a device (by name or id prefix) and rotate the account key.
+    Revoke {
+        /// The device's name or id prefix.
+        device: String,
+        /// Also re-wrap under this recovery key (the current one, re-entered,
+        /// from a file); without it the recovery key stops working until
+        /// `keylink recovery-key rotate`.
+        #[arg(long, env = "KEYLINK_RECOVERY_KEY_FILE")]
+        recovery_key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PasswordCommand {
+    /// Set a new password.
+    Change,
+}
+
+#[derive(Subcommand, Debug)]
+enum RecoveryCommand {
+    /// Whether a recovery key is set (the key itself is never stored).
+    Show,
+    /// Make a new recovery key; the old one stops working.
+    Rotate,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("keylink: error: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain of causes, joined.
+            let text = format!("{e:#}").replace('\n', " ");
+            eprintln!("keylink: error: {text}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn home(cli: &Cli) -> anyhow::Result<PathBuf> {
+    if let Some(h) = &cli.home {
+        return Ok(h.clone());
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+        return Ok(PathBuf::from(x).join("keylink"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| anyhow!("no --home given and $HOME is not set"))?;
+    Ok(PathBuf::from(home).join(".local/share/keylink"))
+}
+
+fn store(cli: &Cli) -> anyhow::Result<Arc<dyn KeyStore>> {
+    Ok(Arc::new(FileKeyStore::open(home(cli)?)?))
+}
+
+fn server_info(s: &ServerFlags) -> anyhow::Result<ServerInfo> {
+    Ok(ServerInfo {
+        addr: s.server,
+        fingerprint: Fingerprint::parse(&s.fingerprint).map_err(|_| {
+            anyhow!("--fingerprint must be sha256: and 64 hex digits, as the server printed it")
+        })?,
+    })
+}
+
+fn device_name(n: &str) -> anyhow::Result<DeviceName> {
+    DeviceName::new(n).map_err(|e| anyhow!("--name: {e}"))
+}
+
+/// Read a secret line from `file`, or from the terminal without echo.
+fn read_secret(file: Option<&Path>, prompt: &str) -> anyhow::Result<Zeroizing<String>> {
+    if let Some(f) = file {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(f).with_context(|| format!("read {}", f.display()))?,
+        );
+        let line = text.lines().next().unwrap_or("");
+        return Ok(Zeroizing::new(line.to_string()));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "no terminal to ask for the {prompt}; give --password-file (or KEYLINK_PASSWORD_FILE)"
+        );
+    }
+    Ok(Zeroizing::new(
+        rpassword::prompt_password(format!("{prompt}: ")).context("read from the terminal")?,
+    ))
+}
+
+fn password(cli: &Cli, prompt: &str, confirm: bool) -> anyhow::Result<Password> {
+    let first = read_secret(cli.password_file.as_deref(), prompt)?;
+    if confirm && cli.password_file.is_none() {
+        let again = read_secret(None, "Repeat it")?;
+        if *again != *first {
+            bail!("the two passwords differ; nothing was changed");
+        }
+    }
+    Password::new(&first).map_err(|e| anyhow!("{e}"))
+}
+
+fn recovery_key(file: Option<&Path>) -> anyhow::Result<RecoveryKey> {
+    let text = read_secret(file, "Recovery key")?;
+    RecoveryKey::parse(&text).map_err(|e| anyhow!("{e}"))
+}
+
+fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(t) => indicatif::ProgressBar::new(t),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+    );
+    if let Ok(s) = style {
+        bar.set_style(s);
+    }
+    bar
+}
+
+fn time(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02} UTC")
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{v}");
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if !(cli.connect_timeout.is_finite() && cli.connect_timeout > 0.0) {
+        bail!("--connect-timeout must be a positive number of seconds");
+    }
+    keylink_client::set_connect_timeout(Duration::from_secs_f64(cli.connect_timeout.min(3600.0)));
+    match &cli.command {
+        Command::Server(args) => keylink_server::cmd::run(args.clone()).await,
+        Command::Init {
+            server,
+            account,
+            name,
+            no_recovery_key,
+        } => {
+            let info = server_info(server)?;
+            let name = device_name(name)?;
+            let store = store(&cli)?;
+            let pw = password(&cli, "New account password", true)?;
+            let (device, recovery) = Device::create(
+                store,
+                info,
+                account,
+                &name,
+                &pw,
+                KdfParams::DEFAULT,
+                !no_recovery_key,
+            )
+            .await?;
+            let digits = recovery.as_ref().map(|k| k.to_display());
+            if cli.json {
+                print_json(&json!({
+                    "account": account,
+                    "account_id": device.account().to_string(),
+                    "device": device.device_id().to_string(),
+                    "device_name": device.device_name(),
+                    "recovery_key": digits.as_deref(),
+                }));
+            } else {
+                println!(
+                    "Created account {account:?} with this device, {:?} ({}).",
+                    device.device_name(),
+                    device.device_id()
+                );
+                if let Some(d) = digits {
+                    println!("Recovery key (shown once; write it down and keep it offline):");
+                    println!("  {}", d.as_str());
+                }
+            }
+            Ok(())
+        }
+        Command::Backup { paths } => {
+            let mut device = Device::open(store(&cli)?)?;
+            let bar = progress_bar(None);
+            let b = bar.clone();
+            let started = Instant::now();
+            let summary = device
+                .backup(paths, move |s| {
+                    b.set_position(s.bytes_read);
+                    b.set_message(format!("{} entries", s.entries));
+                })
+                .await;
+            bar.finish_and_clear();
+            let summary = summary?;
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
+            let s = summary.stats;
+            if cli.json {
+                print_json(&json!({
+                    "snapshot": summary.snapshot,
+                    "sequence": summary.sequence,
+                    "entries": s.entries,
+                    "bytes_read": s.bytes_read,
+                    "chunks_uploaded": s.chunks_uploaded,
+                    "chunks_reused": s.chunks_reused,
+                    "bytes_uploaded": s.chunk_bytes_uploaded + s.manifest_bytes_uploaded,
+                    "seconds": secs,
+                }));
+            } else {
+                println!(
+                    "Snapshot {} (#{}) : {} entries, {} bytes read, {} chunks uploaded, {} reused, {:.1} MiB/s.",
+                    &summary.snapshot[..16],
+                    summary.sequence,
+                    s.entries,
+                    s.bytes_read,
+                    s.chunks_uploaded,
+                    s.chunks_reused,
+                    s.bytes_read as f64 / secs / 1_048_576.0
+                );
+            }
+            Ok(())
+        }
+        Command::Snapshots => {
+            let mut device = Device::open(store(&cli)?)?;
+            let list = device.snapshots().await?;
+            if cli.json {
+                let items: Vec<_> = list
+                    .iter()
+                    .map(|s| {
+                        json!({
+                            "id": s.id,
+                            "device": s.device.to_string(),
+                            "device_name": s.device_name,
+                            "sequence": s.sequence,
+                            "epoch": s.epoch.0,
+                            "published_ms": s.published_ms,
+                        })
+                    })
+                    .collect();
+                print_json(&json!({ "snapshots": items }));
+            } else if list.is_empty() {
+                println!("No snapshots yet.");
+            } else {
+                for s in &list {
+                    println!(
+                        "{}  #{}  from {}  {}",
+                        &s.id[..16],
+                        s.sequence,
+                        s.device_name.as_deref().unwrap_or("(a removed device)"),
+                        s.published_ms.map(time).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Restore { snapshot, to } => {
+            let mut device = Device::open(store(&cli)?)?;
+            let bar = progress_bar(Some(0));
+            let b = bar.clone();
+            let started = Instant::now();
+            let stats = device
+                .restore(snapshot.as_deref(), to, move |s, total| {
+                    b.set_length(total);
+                    b.set_position(s.bytes_written);
+                    b.set_message(format!("{} files", s.files + s.files_skipped));
+                })
+                .await;
+            bar.finish_and_clear();
+            let stats = stats?;
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
+            if cli.json {
+                print_json(&json!({
+                    "files": stats.files,
+                    "files_skipped": stats.files_skipped,
+                    "dirs": stats.dirs,
+                    "symlinks": stats.symlinks,
+                    "bytes_written": stats.bytes_written,
+                    "seconds": secs,
+                }));
+            } else {
+                println!(
+                    "Restored {} files ({} already there), {} folders, {} links, {} bytes into {} at {:.1} MiB/s.",
+                    stats.files,
+                    stats.files_skipped,
+                    stats.dirs,
+                    stats.symlinks,
+                    stats.bytes_written,
+                    to.display(),
+                    stats.bytes_written as f64 / secs / 1_048_576.0
+                );
+            }
+            Ok(())
+        }
+        Command::Link(LinkCommand::Show {
+            server,
+            name,
+            account,
+            code_out,
+            direct,
+        }) => {
+            let info = server_info(server)?;
+            let name = device_name(name)?;
+            let store = store(&cli)?;
+            let json_out = cli.json;
+            let options = LinkOptions {
+                on_sas: Some(Arc::new(move |sas| {
+                    if !json_out {
+                        println!("Connected. Check that the other device shows: {sas}");
+                    }
+                })),
+                ..LinkOptions::default()
+            };
+            let via = match direct {
+                Some(addr) => ShowVia::Direct {
+                    bind: *addr,
+                    advertise: *addr,
+                },
+                None => ShowVia::Relay(info),
+            };
+            let shown = Device::show_link(store, info, via, &options).await?;
+            let code = shown.code_text().to_string();
+            if let Some(path) = code_out {
+                write_private(path, code.as_bytes())?;
+            }
+            if cli.json {
+                print_json(&json!({ "code": code }));
+            } else {
+                if std::io::stdout().is_terminal()
+                    && let Ok(qr) = qrcode::QrCode::new(code.as_bytes())
+                {
+                    println!(
+                        "{}",
+                        qr.render::<qrcode::render::unicode::Dense1x2>()
+                            .quiet_zone(true)
+                            .build()
+                    );
+                }
+                println!("Scan this on a device already in the account, or run there:");
+                println!("  keylink link approve {code}");
+                println!("Waiting for approval…");
+            }
+            let _ = std::io::stdout().flush();
+            let device = shown.finish(account.as_deref(), &name, &options).await?;
+            if cli.json {
+                print_json(&json!({
+                    "linked": true,
+                    "account_id": device.account().to_string(),
+                    "device": device.device_id().to_string(),
+                }));
+            } else {
+                println!(
+                    "Linked: this device is {:?} ({}) in account {}.",
+                    device.device_name(),
+                    device.device_id(),
+                    device.account_name()
+                );
+            }
+            Ok(())
+        }
+        Command::Link(LinkCommand::Approve { code, yes }) => {
+            let code = match code.strip_prefix('@') {
+                Some(path) => Zeroizing::new(
+                    std::fs::read_to_string(path)
+                        .with_context(|| format!("read the code from {path}"))?,
+                ),
+                None => Zeroizing::new(code.clone()),
+            };
+            let mut device = Device::open(store(&cli)?)?;
+            let yes = *yes;
+            let json_out = cli.json;
+            let approve = move |info: keylink_link::JoinInfo| async move {
+                if !json_out {
+                    println!("A device asks to join this account:");
+                    println!("  name:        {}", info.name.as_str());
+                    println!("  fingerprint: {}", info.device);
+                    println!(
+                        "  code:        {}  (it must match the one the new device shows)",
+                        info.sas
+                    );
+                }
+                if yes {
+                    return true;
+                }
+                if !std::io::stdin().is_terminal() {
+                    eprintln!("keylink: no terminal to ask; pass --yes to approve");
+                    return false;
+                }
+                print!("Approve? [y/N] ");
+                let _ = std::io::stdout().flush();
+                tokio::task::spawn_blocking(|| {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).is_ok()
+                        && matches!(line.trim(), "y" | "Y" | "yes")
+                })
+                .await
+                .unwrap_or(false)
+            };
+            let added = device
+                .approve_link(code.trim(), &LinkOptions::default(), approve)
+                .await?;
+            if cli.json {
+                print_json(&json!({ "linked": added.to_string() }));
+            } else {
+                println!("Linked device {added}.");
+            }
+            Ok(())
+        }
+        Command::Devices { action: None } => {
+            let mut device = Device::open(store(&cli)?)?;
+            let (devices, history) = device.devices().await?;
+            let names: std::collections::BTreeMap<String, String> = history
+                .iter()
+                .filter_map(|h| match &h.what {
+                    HistoryAction::Created(r)
+                    | HistoryAction::Linked(r)
+                    | HistoryAction::Recovered(r) => {
+                        Some((r.keys.device_id().to_string(), r.name.as_str().to_string()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let name_of = |id: &str| {
+                names
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| id[..8].to_string())
+            };
+            if cli.json {
+                let ds: Vec<_> = devices
+                    .iter()
+                    .map(|d| {
+                        json!({
+                            "id": d.id.to_string(),
+                            "name": d.name,
+                            "this_device": d.this_device,
+                            "added_ms": d.added_ms,
+                            "joined": match d.joined {
+                                Joined::Genesis => json!({"how": "created"}),
+                                Joined::Linked { by } => json!({"how": "linked", "by": by.to_string()}),
+                                Joined::Recovered => json!({"how": "recovered"}),
+                            },
+                        })
+                    })
+                    .collect();
+                let hs: Vec<_> = history
+                    .iter()
+                    .map(|h| {
+                        json!({
+                            "sequence": h.sequence,
+                            "timestamp_ms": h.timestamp_ms,
+                            "actor": h.actor.to_string(),
+                            "event": describe(&h.what, &name_of),
+                        })
+                    })
+                    .collect();
+                print_json(&json!({ "devices": ds, "history": hs }));
+            } else {
+                println!("Devices:");
+                for d in &devices {
+                    let how = match d.joined {
+                        Joined::Genesis => "created the account".to_string(),
+                        Joined::Linked { by } => format!("linked by {}", name_of(&by.to_string())),
+                        Joined::Recovered => "recovered with the password or recovery key".into(),
+                    };
+                    println!(
+                        "  {}{}  {}  {}, {}",
+                        if d.this_device { "* " } else { "  " },
+                        d.name,
+                        &d.id.to_string()[..16],
+                        how,
+                        time(d.added_ms)
+                    );
+                }
+                println!("History:");
+                for h in &history {
+                    println!(
+                        "  {}  {} {}",
+                        time(h.timestamp_ms),
+                        name_of(&h.actor.to_string()),
+                        describe(&h.what, &name_of)
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Devices {
+            action:
+                Some(DevicesCommand::Revoke {
+                    device: who,
+                    recovery_key_file,
+                }),
+        } => {
+            let mut device = Device::open(store(&cli)?)?;
+            device.sync().await?;
+            let target = device.resolve_device(who)?;
+            let pw = password(&cli, "Account password (to re-wrap the new key)", false)?;
+            let rk = match recovery_key_file {
+                Some(f) => Some(recovery_key(Some(f))?),
+                None => None,
+            };
+            device
+                .revoke(target, Some((&pw, KdfParams::DEFAULT)), rk.as_ref())
+                .await?;
+            if cli.json {
+                print_json(
+                    &json!({ "revoked": target.to_string(), "recovery_key_rewrapped": rk.is_some() }),
+                );
+            } else {
+                println!("Revoked {target}; the account key was rotated.");
+                if rk.is_none() {
+                    println!(
+                        "The recovery key no longer opens the account: run `keylink recovery-key rotate` for a new one."
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Password(PasswordCommand::Change) => {
+            let mut device = Device::open(store(&cli)?)?;
+            let pw = password(&cli, "New account password", true)?;
+            device.change_password(&pw, KdfParams::DEFAULT).await?;
+            if cli.json {
+                print_json(&json!({ "password_changed": true }));
+            } else {
+                println!("Password changed; the old one no longer opens the account.");
+            }
+            Ok(())
+        }
+        Command::RecoveryKey(RecoveryCommand::Show) => {
+            let mut device = Device::open(store(&cli)?)?;
+            let st = device.recovery_status().await?;
+            if cli.json {
+                print_json(&json!({ "set": st.set, "changed_at_entry": st.changed_at }));
+            } else if st.set {
+                println!(
+                    "A recovery key is set. It is never stored on a device; `keylink recovery-key rotate` makes a new one."
+                );
+            } else {
+                println!("No recovery key is set; `keylink recovery-key rotate` makes one.");
+            }
+            Ok(())
+        }
+        Command::RecoveryKey(RecoveryCommand::Rotate) => {
+            let mut device = Device::open(store(&cli)?)?;
+            let key = device.rotate_recovery_key().await?;
+            let digits = key.to_display();
+            if cli.json {
+                print_json(&json!({ "recovery_key": digits.as_str() }));
+            } else {
+                println!("New recovery key (shown once; the old one no longer works):");
+                println!("  {}", digits.as_str());
+            }
+            Ok(())
+        }
+        Command::Recover {
+            server,
+            account,
+            name,
+            recovery_key: use_rk,
+            recovery_key_file,
+        } => {
+            let info = server_info(server)?;
+            let name = device_name(name)?;
+            let store = store(&cli)?;
+            let device = if *use_rk || recovery_key_file.is_some() {
+                let k = recovery_key(recovery_key_file.as_deref())?;
+                Device::recover(store, info, account, &name, Unlock::RecoveryKey(&k)).await?
+            } else {
+                let pw = password(&cli, "Account password", false)?;
+                Device::recover(store, info, account, &name, Unlock::Password(&pw)).await?
+            };
+            if cli.json {
+                print_json(&json!({
+                    "account_id": device.account().to_string(),
+                    "device": device.device_id().to_string(),
+                }));
+            } else {
+                println!(
+                    "Recovered: this device is {:?} ({}) in account {account:?}.",
+                    device.device_name(),
+                    device.device_id()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn describe(what: &HistoryAction, name_of: &dyn Fn(&str) -> String) -> String {
+    match what {
+        HistoryAction::Created(r) => format!("created the account as {:?}", r.name.as_str()),
+        HistoryAction::Linked(r) => format!(
+            "linked {:?} ({})",
+            r.name.as_str(),
+            &r.keys.device_id().to_string()[..16]
+        ),
+        HistoryAction::Recovered(r) => format!("recovered as {:?}", r.name.as_str()),
+        HistoryAction::Revoked(d) => format!("revoked {}", name_of(&d.to_string())),
+        HistoryAction::Rotated(e) => format!("rotated the account key to epoch {}", e.0),
+        HistoryAction::PasswordChanged => "changed the password".into(),
+        HistoryAction::RecoveryKeyChanged => "changed the recovery key".into(),
+    }
+}
+
+/// Write a file only the owner can read (the code holds the link secret).
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("create {}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("write {}", path.display()))?;
+    Ok(())
+}

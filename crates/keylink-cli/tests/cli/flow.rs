@@ -1,0 +1,309 @@
+//! Must-shows 1–3 of the client issue, through the real binary: init,
+//! backup, link, restore, revoke, recover by password and by recovery key,
+//! password change; each failure as one line and a non-zero exit with
+//! nothing damaged; and no secret in any output with RUST_LOG=trace.
+
+use std::path::Path;
+
+use crate::support::*;
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out.lines().last().unwrap()).unwrap()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn the_whole_flow_through_the_binary() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |s: &str| t.path().join(s);
+    let server = server(&p("server"));
+    write(&p("pw"), "correct horse battery staple\n");
+    let env = Env {
+        server: &server,
+        password_file: p("pw"),
+        log: Default::default(),
+    };
+    let sa = env.server_args();
+
+    // Device A creates the account; the recovery key is shown once.
+    let mut c = env.cmd(&p("a"));
+    c.args(["--json", "init"])
+        .args(&sa)
+        .args(["--account", "ada-family", "--name", "phone"]);
+    let init = json(&env.ok(c));
+    let recovery = init["recovery_key"].as_str().unwrap().to_string();
+    write(&p("rk"), &recovery);
+    let init_text = std::mem::take(&mut env.log.borrow_mut().text);
+
+    // A backs up a tree.
+    tree(&p("data"), 1);
+    let mut c = env.cmd(&p("a"));
+    c.arg("backup").arg(p("data"));
+    env.ok(c);
+
+    // B links: it shows a code (written to a file), A approves it.
+    let mut show = std::process::Command::new(bin());
+    show.arg("--home")
+        .arg(p("b"))
+        .args(["--json", "link", "show"])
+        .args(&sa)
+        .args(["--name", "laptop", "--code-out"])
+        .arg(p("code"))
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let shower = show.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !p("code").exists() || std::fs::read(p("code")).unwrap().is_empty() {
+        assert!(started.elapsed().as_secs() < 30, "no code written");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let mut c = env.cmd(&p("a"));
+    c.args(["link", "approve", "--yes"])
+        .arg(format!("@{}", p("code").display()));
+    let approved = env.ok(c);
+    assert!(approved.contains("Linked device"), "{approved}");
+    let out = shower.wait_with_output().unwrap();
+    env.log
+        .borrow_mut()
+        .text
+        .push_str(&String::from_utf8_lossy(&out.stdout));
+    env.log
+        .borrow_mut()
+        .text
+        .push_str(&String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // B restores A's backup, byte for byte.
+    let mut c = env.cmd(&p("b"));
+    c.arg("restore").arg("--to").arg(p("out-b"));
+    env.ok(c);
+    assert!(same_tree(&p("data"), &p("out-b/data")) >= 8);
+
+    // Both list the same devices.
+    let devices = |home: &str| {
+        let mut c = env.cmd(&p(home));
+        c.args(["--json", "devices"]);
+        let v = json(&env.ok(c));
+        let mut ids: Vec<String> = v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        (ids, v["history"].as_array().unwrap().len())
+    };
+    assert_eq!(devices("a"), devices("b"));
+    assert_eq!(devices("a").0.len(), 2);
+
+    // A revokes B (re-wrapping under the password and the recovery key),
+    // then backs up a changed tree.
+    let mut c = env.cmd(&p("a"));
+    c.args(["devices", "revoke", "laptop", "--recovery-key-file"])
+        .arg(p("rk"));
+    env.ok(c);
+    tree(&p("data"), 2);
+    std::fs::write(p("data/after-revoke.txt"), b"written after B was revoked").unwrap();
+    let mut c = env.cmd(&p("a"));
+    c.arg("backup").arg(p("data"));
+    env.ok(c);
+
+    // B can no longer back up, fetch or decrypt.
+    let mut c = env.cmd(&p("b"));
+    c.arg("backup").arg(p("data"));
+    let line = env.fails(c);
+    assert!(line.contains("removed from the account"), "{line}");
+    let mut c = env.cmd(&p("b"));
+    c.arg("restore").arg("phone").arg("--to").arg(p("out-b2"));
+    let line = env.fails(c);
+    assert!(line.contains("removed from the account"), "{line}");
+    assert!(!p("out-b2/data/after-revoke.txt").exists());
+
+    // C recovers with only the password and restores the new snapshot.
+    let mut c = env.cmd(&p("c"));
+    c.arg("recover")
+        .args(&sa)
+        .args(["--account", "ada-family", "--name", "desktop"]);
+    env.ok(c);
+    let mut c = env.cmd(&p("c"));
+    c.arg("restore").arg("phone").arg("--to").arg(p("out-c"));
+    env.ok(c);
+    assert!(same_tree(&p("data"), &p("out-c/data")) >= 9);
+
+    // D recovers with only the recovery key.
+    let mut c = env.cmd(&p("d"));
+    c.arg("recover")
+        .args(&sa)
+        .args([
+            "--account",
+            "ada-family",
+            "--name",
+            "tablet",
+            "--recovery-key-file",
+        ])
+        .arg(p("rk"));
+    env.ok(c);
+    let mut c = env.cmd(&p("d"));
+    c.arg("restore").arg("--to").arg(p("out-d"));
+    env.ok(c);
+    assert!(same_tree(&p("data"), &p("out-d/data")) >= 9);
+
+    // A changes the password: the new one recovers, the old one fails.
+    write(&p("pw2"), "a much better passphrase\n");
+    let mut c = env.cmd_with_password(&p("a"), &p("pw2"));
+    c.args(["password", "change"]);
+    env.ok(c);
+    let mut c = env.cmd(&p("e"));
+    c.arg("recover")
+        .args(&sa)
+        .args(["--account", "ada-family", "--name", "old-pw"]);
+    let line = env.fails(c);
+    assert!(line.contains("wrong password"), "{line}");
+    assert!(
+        !p("e/device").exists(),
+        "nothing set up after a wrong password"
+    );
+    let mut c = env.cmd_with_password(&p("f"), &p("pw2"));
+    c.arg("recover")
+        .args(&sa)
+        .args(["--account", "ada-family", "--name", "new-pw"]);
+    env.ok(c);
+    let mut c = env.cmd(&p("f"));
+    c.arg("restore").arg("phone").arg("--to").arg(p("out-f"));
+    env.ok(c);
+    assert!(same_tree(&p("data"), &p("out-f/data")) >= 9);
+
+    // Failures: one line, non-zero, nothing damaged.
+    // A wrong recovery key (well formed, not the account's).
+    write(
+        &p("rk-wrong"),
+        &keylink_keys::RecoveryKey::generate(&mut rand::rng()).to_display(),
+    );
+    let mut c = env.cmd(&p("g"));
+    c.arg("recover")
+        .args(&sa)
+        .args([
+            "--account",
+            "ada-family",
+            "--name",
+            "x",
+            "--recovery-key-file",
+        ])
+        .arg(p("rk-wrong"));
+    let line = env.fails(c);
+    assert!(line.contains("wrong recovery key"), "{line}");
+    // A recovery key with a typo: the group is named.
+    let mut typo: Vec<char> = recovery.chars().collect();
+    let at = typo.iter().position(|c| c.is_ascii_digit()).unwrap();
+    typo[at] = if typo[at] == '1' { '2' } else { '1' };
+    write(&p("rk-typo"), &typo.into_iter().collect::<String>());
+    let mut c = env.cmd(&p("g"));
+    c.arg("recover")
+        .args(&sa)
+        .args([
+            "--account",
+            "ada-family",
+            "--name",
+            "x",
+            "--recovery-key-file",
+        ])
+        .arg(p("rk-typo"));
+    let line = env.fails(c);
+    assert!(line.contains("typo in group 1"), "{line}");
+    assert!(!p("g/device").exists());
+    // A server that is down.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead_addr = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let mut c = env.cmd(&p("h"));
+    c.args(["--connect-timeout", "1", "recover", "--server", &dead_addr])
+        .args(["--fingerprint", &server.fingerprint])
+        .args(["--account", "ada-family", "--name", "x"]);
+    let line = env.fails(c);
+    assert!(line.contains("could not reach the server"), "{line}");
+    // A fingerprint that does not match.
+    let wrong_fp = format!("sha256:{}", "ab".repeat(32));
+    let mut c = env.cmd(&p("h"));
+    c.args([
+        "recover",
+        "--server",
+        &server.addr,
+        "--fingerprint",
+        &wrong_fp,
+    ])
+    .args(["--account", "ada-family", "--name", "x"]);
+    let line = env.fails(c);
+    assert!(line.contains("expected fingerprint"), "{line}");
+    assert!(!p("h/device").exists());
+    // A full disk on restore: a 64 KiB file-size limit (RLIMIT_FSIZE,
+    // SIGXFSZ ignored, so writes fail with EFBIG as on a full disk).
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg("trap '' XFSZ; ulimit -f 64; exec \"$0\" \"$@\"")
+        .arg(bin())
+        .arg("--home")
+        .arg(p("a"))
+        .args(["restore", "--to"])
+        .arg(p("out-full"))
+        .env("RUST_LOG", "trace")
+        .stdin(std::process::Stdio::null());
+    let line = env.fails(c);
+    assert!(
+        line.contains("big") || line.contains("space") || line.contains("write"),
+        "{line}"
+    );
+    // Nothing half-written is left: every file present is complete.
+    if p("out-full").exists() {
+        for e in walkdir(&p("out-full")) {
+            let rel = e.strip_prefix(p("out-full")).unwrap();
+            let orig = p("data").parent().unwrap().join(rel);
+            if e.is_file() {
+                assert_eq!(std::fs::read(&e).unwrap(), std::fs::read(&orig).unwrap());
+            }
+        }
+    }
+    // The account is intact after all of it: A still backs up and lists.
+    let mut c = env.cmd(&p("a"));
+    c.arg("snapshots");
+    env.ok(c);
+
+    // No secret in any output (init's one showing of the recovery key
+    // aside): not the root key, the passwords or the recovery key.
+    let roots = std::fs::read(p("a/roots")).unwrap();
+    let all = env.log.borrow().text.clone();
+    assert!(
+        all.len() > 10_000,
+        "RUST_LOG=trace produced {} bytes",
+        all.len()
+    );
+    for rec in roots.chunks(40) {
+        let key = hex::encode(&rec[8..]);
+        assert!(!all.contains(&key) && !all.contains(&key.to_uppercase()));
+        assert!(!init_text.contains(&key));
+    }
+    for secret in ["correct horse battery staple", "a much better passphrase"] {
+        assert!(!all.contains(secret) && !init_text.contains(secret));
+    }
+    let digits: String = recovery.chars().filter(char::is_ascii_digit).collect();
+    assert!(!all.contains(&recovery) && !all.replace([' ', '-'], "").contains(&digits));
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        }
+        out.push(p);
+    }
+    out
+}

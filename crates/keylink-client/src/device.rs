@@ -1,0 +1,1187 @@
+//! One device of one account: its state at rest, and everything it does
+//! with the server (docs/protocol.md §17).
+//!
+//! State lives in a [`KeyStore`] under four names: `identity` (the
+//! device's secret keys), `device` (server, account and names, JSON),
+//! `roots` (every root key it holds, by epoch) and `head` (the newest log
+//! head it verified). Each is replaced atomically; the head only moves
+//! forward, and every log the server serves must contain it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use keylink_account::{
+    DeviceInfo, Head, HistoryAction, HistoryEvent, Joined, LogState, RotationWraps, genesis,
+    open_epoch_history, open_rotation,
+};
+use keylink_backup::{BackupStats, KeyRing, RestoreStats, SnapshotWriter, backup_paths};
+use keylink_keys::{
+    AccountId, DeviceId, DeviceIdentity, Epoch, KdfParams, KdfPolicy, KeyWrap, Password,
+    RecoveryKey, RootKey, labels,
+};
+use keylink_link::{JoinInfo, NewDevice};
+use keylink_net::{Endpoint, Fingerprint, ServerTrust, client_endpoint};
+use keylink_server::ServerClient;
+use keylink_wire::Wire;
+use keylink_wire::account::{DeviceName, SignedEntry};
+use keylink_wire::server::{FailureCode, Request, Response};
+use rand_core::UnwrapErr;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+use crate::keystore::KeyStore;
+use crate::link::{self, LinkOptions, Linked, ServerInfo, ShowVia};
+use crate::remote::RemoteStore;
+
+const IDENTITY: &str = "identity";
+const DEVICE: &str = "device";
+const ROOTS: &str = "roots";
+const HEAD: &str = "head";
+/// How many times a write is retried when another device appended first.
+const CAS_RETRIES: usize = 16;
+
+fn rng() -> UnwrapErr<rand::rngs::SysRng> {
+    UnwrapErr(rand::rngs::SysRng)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// The account id a name stands for: the first 16 bytes of
+/// SHA-256(`keylink/v1/account-name` ‖ name). Anyone who knows the name
+/// can find the account (and fetch its log and password wrap, §15.8).
+pub fn account_id_for(name: &str) -> AccountId {
+    let d = keylink_keys::primitives::sha256(&[labels::ACCOUNT_NAME, name.as_bytes()]);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&d[..16]);
+    AccountId::from_bytes(id)
+}
+
+/// What a device remembers besides its keys.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Config {
+    version: u32,
+    server: SocketAddr,
+    fingerprint: String,
+    account: String,
+    account_name: String,
+    device_name: String,
+}
+
+/// Which secret opens the account on a fresh device.
+pub enum Unlock<'a> {
+    /// The account password.
+    Password(&'a Password),
+    /// The 64-digit recovery key.
+    RecoveryKey(&'a RecoveryKey),
+}
+
+/// What a backup did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupSummary {
+    /// The snapshot's id (hex).
+    pub snapshot: String,
+    /// Its sequence in this device's chain.
+    pub sequence: u64,
+    /// Counts.
+    pub stats: BackupStats,
+}
+
+/// One snapshot the log names (the newest of each device).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// The snapshot id (hex).
+    pub id: String,
+    /// The device that made it.
+    pub device: DeviceId,
+    /// That device's name, if it is still in the account.
+    pub device_name: Option<String>,
+    /// Its sequence in that device's chain.
+    pub sequence: u64,
+    /// The epoch it was written in.
+    pub epoch: Epoch,
+    /// The log entry that published it.
+    pub log_sequence: u64,
+    /// When the publishing entry says it was made (ms since the epoch).
+    pub published_ms: Option<u64>,
+}
+
+/// A device in the account, as every device shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceView {
+    /// Its id.
+    pub id: DeviceId,
+    /// Its name.
+    pub name: String,
+    /// How it joined.
+    pub joined: Joined,
+    /// When its entry says it joined.
+    pub added_ms: u64,
+    /// Whether it is this device.
+    pub this_device: bool,
+}
+
+/// Recovery-key status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecoveryStatus {
+    /// Whether the current epoch has a recovery wrap.
+    pub set: bool,
+    /// The log entry that last changed it.
+    pub changed_at: Option<u64>,
+}
+
+/// A device of an account.
+pub struct Device {
+    store: Arc<dyn KeyStore>,
+    identity: Arc<DeviceIdentity>,
+    config: Config,
+    server: ServerInfo,
+    account: AccountId,
+    roots: BTreeMap<u64, RootKey>,
+    head: Head,
+    log: Option<LogState>,
+    endpoint: Endpoint,
+    client: Option<ServerClient>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("device", &self.identity.device_id())
+            .field("account", &self.account)
+            .field("server", &self.server.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+fn endpoint() -> Result<Endpoint> {
+    let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
+    client_endpoint(bind).map_err(|e| Error::Unreachable {
+        addr: "the network".into(),
+        why: e.to_string(),
+    })
+}
+
+fn encode_roots(roots: &BTreeMap<u64, RootKey>) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(roots.len() * 40));
+    for (e, k) in roots {
+        out.extend_from_slice(&e.to_be_bytes());
+        out.extend_from_slice(k.expose_secret());
+    }
+    out
+}
+
+fn decode_roots(bytes: &[u8]) -> Result<BTreeMap<u64, RootKey>> {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(40) || bytes.len() / 40 > 4096 {
+        return Err(Error::Damaged("root keys"));
+    }
+    let mut out = BTreeMap::new();
+    for rec in bytes.chunks_exact(40) {
+        let (e, k) = rec.split_at(8);
+        let epoch = u64::from_be_bytes(e.try_into().map_err(|_| Error::Damaged("root keys"))?);
+        let mut key: [u8; 32] = k.try_into().map_err(|_| Error::Damaged("root keys"))?;
+        out.insert(epoch, RootKey::from_secret_bytes(key, Epoch(epoch)));
+        zeroize::Zeroize::zeroize(&mut key);
+    }
+    Ok(out)
+}
+
+/// Load this store's identity, or make and save one (so a link that fails
+/// half-way is retried with the same device).
+fn identity_in(store: &dyn KeyStore) -> Result<Arc<DeviceIdentity>> {
+    if let Some(b) = store.load(IDENTITY)? {
+        let (s, a) = b.split_at_checked(32).ok_or(Error::Damaged("identity"))?;
+        let s: [u8; 32] = s.try_into().map_err(|_| Error::Damaged("identity"))?;
+        let a: [u8; 32] = a.try_into().map_err(|_| Error::Damaged("identity"))?;
+        return Ok(Arc::new(DeviceIdentity::from_secret_bytes(&s, &a)));
+    }
+    let id = DeviceIdentity::generate(&mut rng());
+    let (s, a) = id.expose_secret_bytes();
+    let mut bytes = Zeroizing::new([0u8; 64]);
+    bytes[..32].copy_from_slice(&s);
+    bytes[32..].copy_from_slice(&a);
+    store.save(IDENTITY, bytes.as_ref())?;
+    Ok(Arc::new(id))
+}
+
+/// How long connecting to a server may take, in milliseconds.
+static CONNECT_TIMEOUT_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(10_000);
+
+/// Set how long connecting to a server may take before it counts as
+/// unreachable (10 seconds by default), for this process.
+pub fn set_connect_timeout(timeout: std::time::Duration) {
+    let ms = u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    CONNECT_TIMEOUT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
+async fn connect_to(endpoint: &Endpoint, server: &ServerInfo) -> Result<ServerClient> {
+    let ms = CONNECT_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed);
+    let limit = std::time::Duration::from_millis(ms);
+    tokio::time::timeout(
+        limit,
+        ServerClient::connect(
+            endpoint,
+            server.addr,
+            &ServerTrust::Pinned(server.fingerprint),
+        ),
+    )
+    .await
+    .map_err(|_| Error::Unreachable {
+        addr: server.addr.to_string(),
+        why: format!("no answer within {} s", limit.as_secs_f64()),
+    })?
+    .map_err(|e| Error::from_server(&server.addr, e))
+}
+
+async fn fetch_entries(
+    client: &ServerClient,
+    server: &ServerInfo,
+    account: &AccountId,
+) -> Result<Vec<SignedEntry>> {
+    let raw = client
+        .fetch_log(account, 0)
+        .await
+        .map_err(|e| Error::from_server(&server.addr, e))?;
+    raw.iter()
+        .map(|b| SignedEntry::decode(b))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::BadLog(e.to_string()))
+}
+
+impl Device {
+    /// Open the device set up in `store`.
+    ///
+    /// # Errors
+    /// [`Error::NotInitialized`], [`Error::Damaged`], [`Error::KeyStore`].
+    pub fn open(store: Arc<dyn KeyStore>) -> Result<Self> {
+        let Some(cfg) = store.load(DEVICE)? else {
+            return Err(Error::NotInitialized);
+        };
+        let config: Config =
+            serde_json::from_slice(&cfg).map_err(|_| Error::Damaged("device settings"))?;
+        if config.version != 1 {
+            return Err(Error::Damaged("device settings version"));
+        }
+        let identity = identity_in(store.as_ref())?;
+        let roots = decode_roots(
+            &store
+                .load(ROOTS)?
+                .ok_or(Error::Damaged("root keys missing"))?,
+        )?;
+        let head = Head::from_bytes(&store.load(HEAD)?.ok_or(Error::Damaged("head missing"))?)
+            .map_err(|_| Error::Damaged("head"))?;
+        let fingerprint =
+            Fingerprint::parse(&config.fingerprint).map_err(|_| Error::Damaged("fingerprint"))?;
+        let account =
+            AccountId::from_bytes(hex_array(&config.account).ok_or(Error::Damaged("account id"))?);
+        Ok(Self {
+            server: ServerInfo {
+                addr: config.server,
+                fingerprint,
+            },
+            account,
+            store,
+            identity,
+            config,
+            roots,
+            head,
+            log: None,
+            endpoint: endpoint()?,
+            client: None,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fresh(
+        store: Arc<dyn KeyStore>,
+        identity: Arc<DeviceIdentity>,
+        server: ServerInfo,
+        account: AccountId,
+        account_name: &str,
+        device_name: &DeviceName,
+        roots: BTreeMap<u64, RootKey>,
+        log: LogState,
+        endpoint: Endpoint,
+    ) -> Result<Self> {
+        let config = Config {
+            version: 1,
+            server: server.addr,
+            fingerprint: server.fingerprint.to_string(),
+            account: hex(account.as_bytes()),
+            account_name: account_name.to_string(),
+            device_name: device_name.as_str().to_string(),
+        };
+        let head = log.head();
+        // Keys and head first, the settings last: a store without
+        // settings is "not set up", whatever else it holds.
+        store.save(ROOTS, &encode_roots(&roots))?;
+        store.save(HEAD, &head.to_bytes())?;
+        let json = serde_json::to_vec_pretty(&config).map_err(|_| Error::Internal("settings"))?;
+        store.save(DEVICE, &json)?;
+        Ok(Self {
+            store,
+            identity,
+            config,
+            server,
+            account,
+            roots,
+            head,
+            log: Some(log),
+            endpoint,
+            client: None,
+        })
+    }
+
+    fn refuse_if_set_up(store: &dyn KeyStore) -> Result<()> {
+        if store.load(DEVICE)?.is_some() {
+            return Err(Error::AlreadyInitialized);
+        }
+        Ok(())
+    }
+
+    /// Create an account named `account_name` on `server`, with this store
+    /// as its first device. Returns the recovery key when asked for one:
+    /// show it to the person once; it is not kept anywhere.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInitialized`], [`Error::AccountExists`], network errors.
+    pub async fn create(
+        store: Arc<dyn KeyStore>,
+        server: ServerInfo,
+        account_name: &str,
+        device_name: &DeviceName,
+        password: &Password,
+        params: KdfParams,
+        with_recovery_key: bool,
+    ) -> Result<(Self, Option<RecoveryKey>)> {
+        Self::refuse_if_set_up(store.as_ref())?;
+        let identity = identity_in(store.as_ref())?;
+        let account = account_id_for(account_name);
+        let mut rng = rng();
+        let root = RootKey::generate(Epoch::GENESIS, &mut rng);
+        let password_wrap = KeyWrap::seal_password(&root, &account, password, params, &mut rng)
+            .map_err(|e| Error::BadSecret(e.to_string()))?;
+        let recovery = with_recovery_key.then(|| RecoveryKey::generate(&mut rng));
+        let recovery_wrap = match &recovery {
+            Some(k) => Some(
+                KeyWrap::seal_recovery(&root, &account, k, &mut rng)
+                    .map_err(|e| Error::BadSecret(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let g = genesis(
+            account,
+            &identity,
+            device_name.clone(),
+            &root,
+            &password_wrap,
+            recovery_wrap.as_ref(),
+            now_ms(),
+        );
+        let log = LogState::verify(std::slice::from_ref(&g))
+            .map_err(|_| Error::Internal("genesis does not verify"))?;
+        let endpoint = endpoint()?;
+        let client = connect_to(&endpoint, &server).await?;
+        match client
+            .request(&Request::CreateAccount {
+                genesis: g.encode(),
+                password_wrap: password_wrap.to_bytes(),
+                recovery_wrap: recovery_wrap.as_ref().map(KeyWrap::to_bytes),
+            })
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(FailureCode::Conflict) => {
+                return Err(Error::AccountExists(account_name.to_string()));
+            }
+            Err(e) => return Err(Error::from_server(&server.addr, e)),
+        }
+        let mut roots = BTreeMap::new();
+        roots.insert(0, root);
+        let mut device = Self::fresh(
+            store,
+            identity,
+            server,
+            account,
+            account_name,
+            device_name,
+            roots,
+            log,
+            endpoint,
+        )?;
+        device.client = Some(client);
+        device.authenticate().await?;
+        Ok((device, recovery))
+    }
+
+    /// Set this store up as a new device of `account_name` by opening the
+    /// account's key with the password or the recovery key.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchAccount`], [`Error::WrongPassword`],
+    /// [`Error::WrongRecoveryKey`], [`Error::NoWrap`], network errors.
+    pub async fn recover(
+        store: Arc<dyn KeyStore>,
+        server: ServerInfo,
+        account_name: &str,
+        device_name: &DeviceName,
+        unlock: Unlock<'_>,
+    ) -> Result<Self> {
+        Self::refuse_if_set_up(store.as_ref())?;
+        let account = account_id_for(account_name);
+        let endpoint = endpoint()?;
+        let client = connect_to(&endpoint, &server).await?;
+        let mut log = match fetch_entries(&client, &server, &account).await {
+            Ok(entries) if entries.is_empty() => {
+                return Err(Error::NoSuchAccount(account_name.to_string()));
+            }
+            Ok(entries) => LogState::verify(&entries).map_err(|e| Error::BadLog(e.to_string()))?,
+            Err(Error::Refused {
+                code: FailureCode::NotFound,
+                ..
+            }) => return Err(Error::NoSuchAccount(account_name.to_string())),
+            Err(e) => return Err(e),
+        };
+        let (password_wrap, recovery_wrap) = match client
+            .request(&Request::GetWraps { account })
+            .await
+            .map_err(|e| Error::from_server(&server.addr, e))?
+        {
+            Response::Wraps {
+                password_wrap,
+                recovery_wrap,
+            } => (password_wrap, recovery_wrap),
+            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
+        };
+        let root = match unlock {
+            Unlock::Password(p) => {
+                if log.password_wrap_hash().is_none() {
+                    return Err(Error::NoWrap(
+                        "the account's password is not set since its last revocation; recover with the recovery key or link from a device",
+                    ));
+                }
+                let wrap = KeyWrap::from_bytes(&password_wrap)
+                    .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+                log.check_wrap(&wrap)
+                    .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+                wrap.open_password(p, KdfPolicy::default())
+                    .map_err(|_| Error::WrongPassword)?
+            }
+            Unlock::RecoveryKey(k) => {
+                let Some(bytes) = recovery_wrap.filter(|_| log.recovery_wrap_hash().is_some())
+                else {
+                    return Err(Error::NoWrap(
+                        "the account has no recovery key set; recover with the password or link from a device",
+                    ));
+                };
+                let wrap = KeyWrap::from_bytes(&bytes)
+                    .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
+                log.check_wrap(&wrap)
+                    .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
+                wrap.open_recovery(k).map_err(|_| Error::WrongRecoveryKey)?
+            }
+        };
+        let identity = identity_in(store.as_ref())?;
+        let mut roots = older_roots(&root, &account, &log)?;
+        let epoch = root.epoch().0;
+        // Join the log: a Recover entry by this device, on top of the head.
+        for _ in 0..CAS_RETRIES {
+            let entry = log
+                .recover(&identity, device_name.clone(), &root, now_ms())
+                .map_err(|e| Error::BadLog(e.to_string()))?;
+            match client
+                .append(&account, log.next_sequence(), vec![entry.encode()])
+                .await
+            {
+                Ok(()) => {
+                    log.apply(&entry)
+                        .map_err(|e| Error::BadLog(e.to_string()))?;
+                    roots.insert(epoch, root);
+                    let mut device = Self::fresh(
+                        store,
+                        identity,
+                        server,
+                        account,
+                        account_name,
+                        device_name,
+                        roots,
+                        log,
+                        endpoint,
+                    )?;
+                    device.client = Some(client);
+                    device.authenticate().await?;
+                    return Ok(device);
+                }
+                Err(e) if e.code() == Some(FailureCode::Conflict) => {
+                    let entries = fetch_entries(&client, &server, &account).await?;
+                    let head = log.head();
+                    log = LogState::verify_from_trusted(&entries, Some(&head))
+                        .map_err(|e| Error::BadLog(e.to_string()))?;
+                    if log.epoch().0 != epoch {
+                        return Err(Error::Busy);
+                    }
+                }
+                Err(e) => return Err(Error::from_server(&server.addr, e)),
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// New device: show a link code (through the server's relay, or
+    /// directly). The identity is saved first, so a retry after a failure
+    /// links the same device.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInitialized`], network errors.
+    pub async fn show_link(
+        store: Arc<dyn KeyStore>,
+        server: ServerInfo,
+        via: ShowVia,
+        options: &LinkOptions,
+    ) -> Result<ShownLink> {
+        Self::refuse_if_set_up(store.as_ref())?;
+        let identity = identity_in(store.as_ref())?;
+        let endpoint = endpoint()?;
+        let shown = link::show_as_new(&endpoint, via, options).await?;
+        Ok(ShownLink {
+            store,
+            identity,
+            server,
+            endpoint,
+            shown,
+        })
+    }
+
+    /// The server and account this device belongs to.
+    pub fn server(&self) -> ServerInfo {
+        self.server
+    }
+
+    /// The account's id.
+    pub fn account(&self) -> AccountId {
+        self.account
+    }
+
+    /// The account's name.
+    pub fn account_name(&self) -> &str {
+        &self.config.account_name
+    }
+
+    /// This device's id.
+    pub fn device_id(&self) -> DeviceId {
+        self.identity.device_id()
+    }
+
+    /// This device's name.
+    pub fn device_name(&self) -> &str {
+        &self.config.device_name
+    }
+
+    async fn client(&mut self) -> Result<ServerClient> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let c = connect_to(&self.endpoint, &self.server).await?;
+        self.client = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn authenticate(&mut self) -> Result<()> {
+        let c = self.client().await?;
+        c.authenticate(&self.account, &self.identity)
+            .await
+            .map_err(|e| Error::from_server(&self.server.addr, e))
+    }
+
+    /// Fetch the log, verify it from genesis against the remembered head,
+    /// take any new root key sealed to this device, and remember the new
+    /// head. Refuses to go on if this device was revoked.
+    ///
+    /// # Errors
+    /// [`Error::BadLog`] (rollback, fork, bad entry), [`Error::Revoked`],
+    /// network errors.
+    pub async fn sync(&mut self) -> Result<&LogState> {
+        let c = self.client().await?;
+        let entries = fetch_entries(&c, &self.server, &self.account).await?;
+        let log = LogState::verify_from_trusted(&entries, Some(&self.head))
+            .map_err(|e| Error::BadLog(e.to_string()))?;
+        if log.account() != &self.account {
+            return Err(Error::BadLog("another account's log".into()));
+        }
+        let me = self.identity.device_id();
+        let newest = self.roots.keys().next_back().copied().unwrap_or(0);
+        if log.epoch().0 > newest && log.is_current(&me) {
+            // The last rotation seals the current key to this device; its
+            // epoch history holds every older one.
+            let first_of_epoch = entries
+                .iter()
+                .find(|e| e.body().epoch == log.epoch())
+                .ok_or(Error::BadLog("no entry of the current epoch".into()))?;
+            let root = open_rotation(&log, first_of_epoch, &self.identity)
+                .map_err(|e| Error::BadLog(format!("the new key does not open: {e}")))?;
+            let older = older_roots(&root, &self.account, &log)?;
+            for (e, k) in older {
+                self.roots.entry(e).or_insert(k);
+            }
+            self.roots.insert(root.epoch().0, root);
+            self.store.save(ROOTS, &encode_roots(&self.roots))?;
+        }
+        let head = log.head();
+        if head != self.head {
+            self.store.save(HEAD, &head.to_bytes())?;
+            self.head = head;
+        }
+        let revoked = !log.is_current(&me);
+        self.log = Some(log);
+        if revoked {
+            return Err(Error::Revoked);
+        }
+        self.log.as_ref().ok_or(Error::Internal("no log"))
+    }
+
+    fn current_root(&self) -> Result<&RootKey> {
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        self.roots
+            .get(&log.epoch().0)
+            .ok_or(Error::Damaged("the current root key is missing"))
+    }
+
+    fn keyring(&self) -> KeyRing {
+        let mut k = KeyRing::new();
+        for r in self.roots.values() {
+            k.insert(r.duplicate());
+        }
+        k
+    }
+
+    /// Append `make(log)` by compare-and-swap, rebuilding it on top of
+    /// whatever another device appended first.
+    async fn append_with(
+        &mut self,
+        mut make: impl FnMut(&LogState, &RootKey) -> Result<Vec<SignedEntry>>,
+    ) -> Result<()> {
+        for _ in 0..CAS_RETRIES {
+            self.sync().await?;
+            let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+            let entries = make(log, self.current_root()?)?;
+            let next = log.next_sequence();
+            let c = self.client().await?;
+            match c
+                .append(
+                    &self.account,
+                    next,
+                    entries.iter().map(Wire::encode).collect(),
+                )
+                .await
+            {
+                Ok(()) => {
+                    self.sync().await?;
+                    return Ok(());
+                }
+                Err(e) if e.code() == Some(FailureCode::Conflict) => continue,
+                Err(e) => return Err(Error::from_server(&self.server.addr, e)),
+            }
+        }
+        Err(Error::Busy)
+    }
+
+    /// Back up `paths` (files or folders) as a new snapshot of this device
+    /// and publish it in the log. `progress` sees the counts as it goes.
+    ///
+    /// # Errors
+    /// [`Error::Revoked`], [`Error::Backup`], network errors.
+    pub async fn backup(
+        &mut self,
+        paths: &[PathBuf],
+        progress: impl FnMut(&BackupStats) + Send + 'static,
+    ) -> Result<BackupSummary> {
+        self.sync().await?;
+        self.authenticate().await?;
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        let me = self.identity.device_id();
+        let previous = log.snapshot_heads().get(&me).copied();
+        let sequence = previous.map_or(1, |h| h.snapshot_sequence + 1);
+        let parent = previous.map(|h| h.snapshot_id);
+        let root = self.current_root()?.duplicate();
+        let store = RemoteStore::new(self.client().await?, tokio::runtime::Handle::current());
+        let identity = self.identity.clone();
+        let account = self.account;
+        let paths = paths.to_vec();
+        let out = tokio::task::spawn_blocking(move || {
+            let mut w = SnapshotWriter::new(&store, account, &root, &identity, sequence, parent);
+            w.on_progress(progress);
+            let sources: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+            backup_paths(&mut w, &sources, &mut rng())?;
+            w.finish(now_ms(), &mut rng())
+        })
+        .await
+        .map_err(|_| Error::Internal("backup task"))??;
+        let epoch = self.current_root()?.epoch();
+        let identity = self.identity.clone();
+        self.append_with(|log, root| {
+            if log.epoch() != epoch {
+                return Err(Error::Busy);
+            }
+            let e = log
+                .snapshot_head(
+                    &identity,
+                    root,
+                    out.snapshot_id,
+                    out.sequence,
+                    out.manifest_hash,
+                    now_ms(),
+                )
+                .map_err(|e| Error::BadLog(e.to_string()))?;
+            Ok(vec![e])
+        })
+        .await?;
+        Ok(BackupSummary {
+            snapshot: hex(&out.snapshot_id),
+            sequence: out.sequence,
+            stats: out.stats,
+        })
+    }
+
+    /// The newest snapshot of each device, newest first.
+    ///
+    /// # Errors
+    /// As [`Device::sync`].
+    pub async fn snapshots(&mut self) -> Result<Vec<SnapshotInfo>> {
+        let log = self.sync().await?;
+        let times: BTreeMap<u64, u64> = log
+            .history()
+            .iter()
+            .map(|h| (h.sequence, h.timestamp_ms))
+            .collect();
+        let mut out: Vec<SnapshotInfo> = log
+            .snapshot_heads()
+            .iter()
+            .map(|(d, h)| SnapshotInfo {
+                id: hex(&h.snapshot_id),
+                device: *d,
+                device_name: log
+                    .devices()
+                    .get(d)
+                    .map(|i| i.record.name.as_str().to_string()),
+                sequence: h.snapshot_sequence,
+                epoch: h.epoch,
+                log_sequence: h.log_sequence,
+                published_ms: times.get(&h.log_sequence).copied(),
+            })
+            .collect();
+        out.sort_by_key(|s| std::cmp::Reverse(s.log_sequence));
+        Ok(out)
+    }
+
+    /// Restore a snapshot into `target`: `which` is a snapshot id prefix or
+    /// a device name; by default this device's newest snapshot, or else
+    /// the newest of any device.
+    ///
+    /// # Errors
+    /// [`Error::NoSnapshot`], [`Error::Backup`] (verification or disk),
+    /// network errors.
+    pub async fn restore(
+        &mut self,
+        which: Option<&str>,
+        target: &Path,
+        mut progress: impl FnMut(&RestoreStats, u64) + Send + 'static,
+    ) -> Result<RestoreStats> {
+        let list = self.snapshots().await?;
+        let me = self.identity.device_id();
+        let chosen = match which {
+            Some(w) => {
+                let w = w.to_lowercase();
+                let hits: Vec<&SnapshotInfo> = list
+                    .iter()
+                    .filter(|s| {
+                        (w.len() >= 4 && s.id.starts_with(&w))
+                            || s.device_name
+                                .as_deref()
+                                .is_some_and(|n| n.to_lowercase() == w)
+                    })
+                    .collect();
+                match hits.as_slice() {
+                    [one] => (*one).clone(),
+                    [] => {
+                        return Err(Error::NoSnapshot(format!(
+                            "no snapshot matches {w:?}; `keylink snapshots` lists them"
+                        )));
+                    }
+                    _ => {
+                        return Err(Error::NoSnapshot(format!(
+                            "{w:?} matches several snapshots; give more of the id"
+                        )));
+                    }
+                }
+            }
+            None => list
+                .iter()
+                .find(|s| s.device == me)
+                .or_else(|| list.first())
+                .cloned()
+                .ok_or(Error::NoSnapshot(
+                    "the account has no backup yet; run `keylink backup` first".into(),
+                ))?,
+        };
+        self.authenticate().await?;
+        let store = RemoteStore::new(self.client().await?, tokio::runtime::Handle::current());
+        let log = self.log.clone().ok_or(Error::Internal("no log"))?;
+        let keys = self.keyring();
+        let target = target.to_path_buf();
+        let device = chosen.device;
+        tokio::task::spawn_blocking(move || {
+            let snap = keylink_backup::Snapshot::open(&store, &log, &keys, device)?;
+            let total = snap.root().total_bytes;
+            snap.restore_with_progress(&target, &mut |s| progress(s, total))
+        })
+        .await
+        .map_err(|_| Error::Internal("restore task"))?
+        .map_err(Error::Backup)
+    }
+
+    /// The account's current devices, and the history every device shows.
+    ///
+    /// # Errors
+    /// As [`Device::sync`].
+    pub async fn devices(&mut self) -> Result<(Vec<DeviceView>, Vec<HistoryEvent>)> {
+        let me = self.identity.device_id();
+        let log = self.sync().await?;
+        let devices = log
+            .devices()
+            .iter()
+            .map(|(id, info): (&DeviceId, &DeviceInfo)| DeviceView {
+                id: *id,
+                name: info.record.name.as_str().to_string(),
+                joined: info.joined,
+                added_ms: info.added_ms,
+                this_device: *id == me,
+            })
+            .collect();
+        Ok((devices, log.history().to_vec()))
+    }
+
+    /// The device `who` names: a device name, or a prefix (4 or more hex
+    /// digits) of its id.
+    ///
+    /// # Errors
+    /// [`Error::Device`] when nothing or several match.
+    pub fn resolve_device(&self, who: &str) -> Result<DeviceId> {
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        let w = who.to_lowercase();
+        let hits: Vec<DeviceId> = log
+            .devices()
+            .iter()
+            .filter(|(id, info)| {
+                info.record.name.as_str().to_lowercase() == w
+                    || (w.len() >= 4 && id.to_string().starts_with(&w))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        match hits.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(Error::Device(format!(
+                "no current device is named {who:?} or has an id starting with it; `keylink devices` lists them"
+            ))),
+            _ => Err(Error::Device(format!(
+                "{who:?} names several devices; give a longer id prefix"
+            ))),
+        }
+    }
+
+    /// Revoke `target`: remove it and rotate to a new root key sealed to
+    /// every remaining device. The new key is wrapped under `password`
+    /// and, if given, `recovery` (the same or a new recovery key); without
+    /// one, that way of recovering stays unusable until it is set again.
+    ///
+    /// # Errors
+    /// [`Error::Device`] (revoking this device itself), log errors, network
+    /// errors.
+    pub async fn revoke(
+        &mut self,
+        target: DeviceId,
+        password: Option<(&Password, KdfParams)>,
+        recovery: Option<&RecoveryKey>,
+    ) -> Result<()> {
+        if target == self.identity.device_id() {
+            return Err(Error::Device(
+                "a device cannot revoke itself; revoke it from another device".into(),
+            ));
+        }
+        let older: Vec<RootKey> = self.roots.values().map(RootKey::duplicate).collect();
+        let identity = self.identity.clone();
+        let mut made = None;
+        let mut rng = rng();
+        self.append_with(|log, root| {
+            let older: Vec<RootKey> = older
+                .iter()
+                .filter(|k| k.epoch() < root.epoch())
+                .map(RootKey::duplicate)
+                .collect();
+            let rotation = log
+                .revoke(
+                    &identity,
+                    root,
+                    &older,
+                    target,
+                    RotationWraps { password, recovery },
+                    now_ms(),
+                    &mut rng,
+                )
+                .map_err(|e| Error::Device(format!("cannot revoke: {e}")))?;
+            let entries = rotation.entries.clone();
+            made = Some(rotation);
+            Ok(entries)
+        })
+        .await?;
+        // Store the new wraps (only hashes the log records are served).
+        if let Some(rotation) = made {
+            let c = self.client().await?;
+            self.authenticate().await?;
+            for w in [rotation.password_wrap, rotation.recovery_wrap]
+                .into_iter()
+                .flatten()
+            {
+                c.request(&Request::PutWrap { wrap: w.to_bytes() })
+                    .await
+                    .map_err(|e| Error::from_server(&self.server.addr, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replace the password wrap.
+    ///
+    /// # Errors
+    /// Log and network errors.
+    pub async fn change_password(&mut self, new: &Password, params: KdfParams) -> Result<()> {
+        self.sync().await?;
+        let root = self.current_root()?.duplicate();
+        let wrap = KeyWrap::seal_password(&root, &self.account, new, params, &mut rng())
+            .map_err(|e| Error::BadSecret(e.to_string()))?;
+        self.put_wrap(&wrap).await?;
+        let identity = self.identity.clone();
+        self.append_with(|log, root| {
+            if root.epoch() != wrap.epoch() {
+                return Err(Error::Busy);
+            }
+            Ok(vec![
+                log.password_changed(&identity, root, &wrap, now_ms())
+                    .map_err(|e| Error::BadLog(e.to_string()))?,
+            ])
+        })
+        .await
+    }
+
+    /// Make a new recovery key, wrap the root key under it and record it;
+    /// the old one stops working. Returns the new key, to show once.
+    ///
+    /// # Errors
+    /// Log and network errors.
+    pub async fn rotate_recovery_key(&mut self) -> Result<RecoveryKey> {
+        self.sync().await?;
+        let root = self.current_root()?.duplicate();
+        let key = RecoveryKey::generate(&mut rng());
+        let wrap = KeyWrap::seal_recovery(&root, &self.account, &key, &mut rng())
+            .map_err(|e| Error::BadSecret(e.to_string()))?;
+        self.put_wrap(&wrap).await?;
+        let identity = self.identity.clone();
+        self.append_with(|log, root| {
+            if root.epoch() != wrap.epoch() {
+                return Err(Error::Busy);
+            }
+            Ok(vec![
+                log.recovery_key_changed(&identity, root, &wrap, now_ms())
+                    .map_err(|e| Error::BadLog(e.to_string()))?,
+            ])
+        })
+        .await?;
+        Ok(key)
+    }
+
+    /// Whether a recovery key is set, and since which log entry.
+    ///
+    /// # Errors
+    /// As [`Device::sync`].
+    pub async fn recovery_status(&mut self) -> Result<RecoveryStatus> {
+        let log = self.sync().await?;
+        let changed_at = log
+            .history()
+            .iter()
+            .rev()
+            .find(|h| {
+                matches!(
+                    h.what,
+                    HistoryAction::RecoveryKeyChanged
+                        | HistoryAction::Created(_)
+                        | HistoryAction::Rotated(_)
+                )
+            })
+            .map(|h| h.sequence);
+        Ok(RecoveryStatus {
+            set: log.recovery_wrap_hash().is_some(),
+            changed_at,
+        })
+    }
+
+    async fn put_wrap(&mut self, wrap: &KeyWrap) -> Result<()> {
+        self.authenticate().await?;
+        let c = self.client().await?;
+        c.request(&Request::PutWrap {
+            wrap: wrap.to_bytes(),
+        })
+        .await
+        .map_err(|e| Error::from_server(&self.server.addr, e))?;
+        Ok(())
+    }
+
+    /// Existing device: link the new device showing `code`, asking
+    /// `approve` (with what asks to join) before anything changes.
+    ///
+    /// # Errors
+    /// [`Error::Link`] (in words for the person), network errors.
+    pub async fn approve_link<F, Fut>(
+        &mut self,
+        code: &str,
+        options: &LinkOptions,
+        approve: F,
+    ) -> Result<DeviceId>
+    where
+        F: FnOnce(JoinInfo) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        self.sync().await?;
+        self.authenticate().await?;
+        let client = self.client().await?;
+        let root = self.current_root()?.duplicate();
+        let mut log = self.log.clone().ok_or(Error::Internal("no log"))?;
+        let result = link::scan_as_existing(
+            &self.endpoint,
+            code,
+            link::Existing {
+                server: &client,
+                identity: &self.identity,
+                root: &root,
+                log: &mut log,
+            },
+            options,
+            approve,
+        )
+        .await;
+        // Whatever happened, the log may have moved: remember it.
+        let _ = self.sync().await;
+        Ok(result?)
+    }
+}
+
+/// A new device's code on display.
+pub struct ShownLink {
+    store: Arc<dyn KeyStore>,
+    identity: Arc<DeviceIdentity>,
+    server: ServerInfo,
+    endpoint: Endpoint,
+    shown: link::PendingShow,
+}
+
+impl ShownLink {
+    /// The code text to show (and to render as a QR code).
+    pub fn code_text(&self) -> &str {
+        self.shown.code_text()
+    }
+
+    /// Wait for an existing device to scan the code and approve; then save
+    /// the account's keys and settings, and return the set-up device.
+    ///
+    /// # Errors
+    /// [`Error::Link`], [`Error::KeyStore`].
+    pub async fn finish(
+        self,
+        account_name: Option<&str>,
+        device_name: &DeviceName,
+        options: &LinkOptions,
+    ) -> Result<Device> {
+        let ShownLink {
+            store,
+            identity,
+            server,
+            endpoint,
+            shown,
+        } = self;
+        let device = NewDevice {
+            identity: identity.clone(),
+            name: device_name.clone(),
+            known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
+        };
+        let saved = std::sync::Mutex::new(None);
+        let linked =
+            link::finish_as_new(&endpoint, shown, server, device, options, |l: &Linked| {
+                let mut roots = BTreeMap::new();
+                for k in &l.older_roots {
+                    roots.insert(k.epoch().0, k.duplicate());
+                }
+                roots.insert(l.root.epoch().0, l.root.duplicate());
+                let id_hex = hex(l.account.as_bytes());
+                let r = Device::fresh(
+                    store.clone(),
+                    identity.clone(),
+                    server,
+                    l.account,
+                    account_name.unwrap_or(&id_hex),
+                    device_name,
+                    roots,
+                    l.log.clone(),
+                    endpoint.clone(),
+                )
+                .map_err(|e| e.to_string());
+                let ok = r.is_ok();
+                if let Ok(mut slot) = saved.lock() {
+                    *slot = r.ok();
+                }
+                if ok {
+                    Ok(())
+                } else {
+                    Err("could not save the account's keys on this device".into())
+                }
+            })
+            .await?;
+        let _ = linked;
+        let device = saved
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or(Error::Internal("linked but not saved"))?;
+        Ok(device)
+    }
+}
+
+fn older_roots(
+    root: &RootKey,
+    account: &AccountId,
+    log: &LogState,
+) -> Result<BTreeMap<u64, RootKey>> {
+    let mut out = BTreeMap::new();
+    if !log.epoch_history().is_empty() {
+        for k in open_epoch_history(root, account, log.epoch_history())
+            .map_err(|e| Error::BadLog(format!("epoch history: {e}")))?
+        {
+            out.insert(k.epoch().0, k);
+        }
+    }
+    Ok(out)
+}
+
+fn hex(b: &[u8]) -> String {
+    hex::encode(b)
+}
+
+fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    hex::decode(s).ok()?.try_into().ok()
+}
