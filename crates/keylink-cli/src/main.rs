@@ -398,7 +398,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }));
             } else {
                 println!(
-                    "Snapshot {} (#{}) : {} entries, {} bytes read, {} chunks uploaded, {} reused, {:.1} MiB/s.",
+                    "Snapshot {} (#{}): {} entries, {} bytes read, {} chunks uploaded, {} reused, {:.1} MiB/s.",
                     &summary.snapshot[..16],
                     summary.sequence,
                     s.entries,

@@ -147,6 +147,8 @@ pub struct Device {
     roots: BTreeMap<u64, RootKey>,
     head: Head,
     log: Option<LogState>,
+    /// When each entry of the last verified log says it was made.
+    times: BTreeMap<u64, u64>,
     endpoint: Endpoint,
     client: Option<ServerClient>,
 }
@@ -295,6 +297,7 @@ impl Device {
             roots,
             head,
             log: None,
+            times: BTreeMap::new(),
             endpoint: endpoint()?,
             client: None,
         })
@@ -336,6 +339,7 @@ impl Device {
             roots,
             head,
             log: Some(log),
+            times: BTreeMap::new(),
             endpoint,
             client: None,
         })
@@ -641,6 +645,10 @@ impl Device {
             self.head = head;
         }
         let revoked = !log.is_current(&me);
+        self.times = entries
+            .iter()
+            .map(|e| (e.body().sequence, e.body().timestamp_ms))
+            .collect();
         self.log = Some(log);
         if revoked {
             return Err(Error::Revoked);
@@ -756,12 +764,9 @@ impl Device {
     /// # Errors
     /// As [`Device::sync`].
     pub async fn snapshots(&mut self) -> Result<Vec<SnapshotInfo>> {
-        let log = self.sync().await?;
-        let times: BTreeMap<u64, u64> = log
-            .history()
-            .iter()
-            .map(|h| (h.sequence, h.timestamp_ms))
-            .collect();
+        self.sync().await?;
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        let times = &self.times;
         let mut out: Vec<SnapshotInfo> = log
             .snapshot_heads()
             .iter()
@@ -916,20 +921,22 @@ impl Device {
                 "a device cannot revoke itself; revoke it from another device".into(),
             ));
         }
-        let older: Vec<RootKey> = self.roots.values().map(RootKey::duplicate).collect();
         let identity = self.identity.clone();
-        let mut made = None;
         let mut rng = rng();
-        self.append_with(|log, root| {
-            let older: Vec<RootKey> = older
-                .iter()
+        for _ in 0..CAS_RETRIES {
+            self.sync().await?;
+            let log = self.log.clone().ok_or(Error::Internal("no log"))?;
+            let root = self.current_root()?.duplicate();
+            let older: Vec<RootKey> = self
+                .roots
+                .values()
                 .filter(|k| k.epoch() < root.epoch())
                 .map(RootKey::duplicate)
                 .collect();
             let rotation = log
                 .revoke(
                     &identity,
-                    root,
+                    &root,
                     &older,
                     target,
                     RotationWraps { password, recovery },
@@ -937,25 +944,32 @@ impl Device {
                     &mut rng,
                 )
                 .map_err(|e| Error::Device(format!("cannot revoke: {e}")))?;
-            let entries = rotation.entries.clone();
-            made = Some(rotation);
-            Ok(entries)
-        })
-        .await?;
-        // Store the new wraps (only hashes the log records are served).
-        if let Some(rotation) = made {
-            let c = self.client().await?;
-            self.authenticate().await?;
-            for w in [rotation.password_wrap, rotation.recovery_wrap]
+            // The new wraps first: a crash after this leaves wraps nobody
+            // uses, never a log naming a wrap the server does not have.
+            for w in [&rotation.password_wrap, &rotation.recovery_wrap]
                 .into_iter()
                 .flatten()
             {
-                c.request(&Request::PutWrap { wrap: w.to_bytes() })
-                    .await
-                    .map_err(|e| Error::from_server(&self.server.addr, e))?;
+                self.put_wrap(w).await?;
+            }
+            let c = self.client().await?;
+            match c
+                .append(
+                    &self.account,
+                    log.next_sequence(),
+                    rotation.entries.iter().map(Wire::encode).collect(),
+                )
+                .await
+            {
+                Ok(()) => {
+                    self.sync().await?;
+                    return Ok(());
+                }
+                Err(e) if e.code() == Some(FailureCode::Conflict) => continue,
+                Err(e) => return Err(Error::from_server(&self.server.addr, e)),
             }
         }
-        Ok(())
+        Err(Error::Busy)
     }
 
     /// Replace the password wrap.

@@ -22,10 +22,10 @@ pub struct ServerArgs {
     pub data: PathBuf,
     /// A TOML file with any of: listen, s3_url, per_address_burst,
     /// per_address_rate, max_connections, max_object_bytes, quota_bytes,
-    /// relay_ttl_secs.
+    /// relay_ttl_secs, wraps_per_account_burst, wraps_per_account_rate.
     #[arg(long, env = "KEYLINK_SERVER_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on (UDP) [default 127.0.0.1:4433].
+    /// Address to listen on (UDP) (default 127.0.0.1:4433).
     #[arg(long, env = "KEYLINK_SERVER_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Keep objects and logs in an S3-compatible store instead of the data
@@ -35,13 +35,13 @@ pub struct ServerArgs {
     #[arg(long, env = "KEYLINK_SERVER_S3_URL")]
     pub s3_url: Option<String>,
     /// Requests without device authentication (account creation, wrap and
-    /// log fetches, relay channels) one source address may make at once [200].
+    /// log fetches, relay channels) one source address may make at once (default 200).
     #[arg(long)]
     pub per_address_burst: Option<u32>,
-    /// ... and per second after the burst [50].
+    /// ... and per second after the burst (default 50).
     #[arg(long)]
     pub per_address_rate: Option<f64>,
-    /// Most connections at once [10000].
+    /// Most connections at once (default 10000).
     #[arg(long)]
     pub max_connections: Option<usize>,
 }
@@ -58,6 +58,8 @@ struct FileConfig {
     max_object_bytes: Option<usize>,
     quota_bytes: Option<u64>,
     relay_ttl_secs: Option<u64>,
+    wraps_per_account_burst: Option<u32>,
+    wraps_per_account_rate: Option<f64>,
 }
 
 /// Run a server as `args` say, printing its address and fingerprint, until
@@ -95,12 +97,23 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .unwrap_or(d.max_connections),
         max_object_len: file.max_object_bytes.unwrap_or(d.max_object_len),
         quota_bytes: file.quota_bytes.unwrap_or(d.quota_bytes),
+        wraps_per_account: (
+            file.wraps_per_account_burst
+                .unwrap_or(d.wraps_per_account.0),
+            file.wraps_per_account_rate.unwrap_or(d.wraps_per_account.1),
+        ),
         relay_ttl: file
             .relay_ttl_secs
             .map(Duration::from_secs)
             .unwrap_or(d.relay_ttl),
         ..d
     };
+    let wrap_rate = config.wraps_per_account.1;
+    if !(wrap_rate.is_finite() && wrap_rate > 0.0) || config.wraps_per_account.0 == 0 {
+        anyhow::bail!(
+            "wraps_per_account_burst must be at least 1 and wraps_per_account_rate a positive number"
+        );
+    }
     let rate = config.per_address.1;
     if !(rate.is_finite() && rate > 0.0) || config.per_address.0 == 0 {
         anyhow::bail!(

@@ -156,6 +156,47 @@ fn the_whole_flow_through_the_binary() {
     env.ok(c);
     assert!(same_tree(&p("data"), &p("out-d/data")) >= 9);
 
+    // The recovery key: its status, then a new one (shown once), which
+    // recovers; the old one no longer does.
+    let mut c = env.cmd(&p("a"));
+    c.args(["--json", "recovery-key", "show"]);
+    assert_eq!(json(&env.ok(c))["set"], true);
+    let before_rotate = env.log.borrow().text.len();
+    let mut c = env.cmd(&p("a"));
+    c.args(["--json", "recovery-key", "rotate"]);
+    let rotated = json(&env.ok(c))["recovery_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Its one showing is not part of the scan below.
+    env.log.borrow_mut().text.truncate(before_rotate);
+    write(&p("rk2"), &rotated);
+    let mut c = env.cmd(&p("g2"));
+    c.arg("recover")
+        .args(&sa)
+        .args([
+            "--account",
+            "ada-family",
+            "--name",
+            "x",
+            "--recovery-key-file",
+        ])
+        .arg(p("rk"));
+    let line = env.fails(c);
+    assert!(line.contains("wrong recovery key"), "{line}");
+    let mut c = env.cmd(&p("g3"));
+    c.arg("recover")
+        .args(&sa)
+        .args([
+            "--account",
+            "ada-family",
+            "--name",
+            "rk2",
+            "--recovery-key-file",
+        ])
+        .arg(p("rk2"));
+    env.ok(c);
+
     // A changes the password: the new one recovers, the old one fails.
     write(&p("pw2"), "a much better passphrase\n");
     let mut c = env.cmd_with_password(&p("a"), &p("pw2"));
@@ -278,7 +319,8 @@ fn the_whole_flow_through_the_binary() {
     // No secret in any output (init's one showing of the recovery key
     // aside): not the root key, the passwords or the recovery key.
     let roots = std::fs::read(p("a/roots")).unwrap();
-    let all = env.log.borrow().text.clone();
+    let mut all = env.log.borrow().text.clone();
+    all.push_str(&std::fs::read_to_string(p("server.log")).unwrap());
     assert!(
         all.len() > 10_000,
         "RUST_LOG=trace produced {} bytes",
@@ -292,8 +334,11 @@ fn the_whole_flow_through_the_binary() {
     for secret in ["correct horse battery staple", "a much better passphrase"] {
         assert!(!all.contains(secret) && !init_text.contains(secret));
     }
-    let digits: String = recovery.chars().filter(char::is_ascii_digit).collect();
-    assert!(!all.contains(&recovery) && !all.replace([' ', '-'], "").contains(&digits));
+    for key in [&recovery, &rotated] {
+        let digits: String = key.chars().filter(char::is_ascii_digit).collect();
+        assert!(!all.contains(key.as_str()));
+        assert!(!all.replace([' ', '-', '\n'], "").contains(&digits));
+    }
 }
 
 fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
