@@ -350,3 +350,38 @@ impl rand_core::TryRng for FixedRng {
 }
 
 impl rand_core::TryCryptoRng for FixedRng {}
+
+/// Assert that two folder trees hold the same paths, kinds (folder or
+/// file) and file bytes; return how many entries were compared.
+///
+/// # Panics
+/// When they differ, or a folder cannot be read (a test helper).
+#[allow(clippy::unwrap_used, clippy::panic)]
+pub fn same_tree(a: &Path, b: &Path) -> usize {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Option<Vec<u8>>)>) {
+        let mut es: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        es.sort_by_key(|e| e.file_name());
+        for e in es {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                out.push((rel, None));
+                walk(root, &p, out);
+            } else {
+                out.push((rel, Some(fs::read(&p).unwrap())));
+            }
+        }
+    }
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    walk(a, a, &mut x);
+    walk(b, b, &mut y);
+    assert_eq!(
+        x.iter().map(|e| &e.0).collect::<Vec<_>>(),
+        y.iter().map(|e| &e.0).collect::<Vec<_>>(),
+        "the trees hold different paths"
+    );
+    for (p, q) in x.iter().zip(&y) {
+        assert!(p.1 == q.1, "{} differs", p.0);
+    }
+    x.len()
+}

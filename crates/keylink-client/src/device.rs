@@ -137,6 +137,19 @@ pub struct RecoveryStatus {
     pub changed_at: Option<u64>,
 }
 
+/// Everything a newly set-up device is made of.
+struct Parts<'a> {
+    store: Arc<dyn KeyStore>,
+    identity: Arc<DeviceIdentity>,
+    server: ServerInfo,
+    account: AccountId,
+    account_name: &'a str,
+    device_name: &'a DeviceName,
+    roots: BTreeMap<u64, RootKey>,
+    log: LogState,
+    endpoint: Endpoint,
+}
+
 /// A device of an account.
 pub struct Device {
     store: Arc<dyn KeyStore>,
@@ -303,18 +316,19 @@ impl Device {
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn fresh(
-        store: Arc<dyn KeyStore>,
-        identity: Arc<DeviceIdentity>,
-        server: ServerInfo,
-        account: AccountId,
-        account_name: &str,
-        device_name: &DeviceName,
-        roots: BTreeMap<u64, RootKey>,
-        log: LogState,
-        endpoint: Endpoint,
-    ) -> Result<Self> {
+    /// Save a newly set-up device's state and return it.
+    fn fresh(parts: Parts<'_>) -> Result<Self> {
+        let Parts {
+            store,
+            identity,
+            server,
+            account,
+            account_name,
+            device_name,
+            roots,
+            log,
+            endpoint,
+        } = parts;
         let config = Config {
             version: 1,
             server: server.addr,
@@ -343,6 +357,14 @@ impl Device {
             endpoint,
             client: None,
         })
+    }
+
+    /// Save, attach the connection, and authenticate as the new device.
+    async fn set_up(parts: Parts<'_>, client: ServerClient) -> Result<Self> {
+        let mut device = Self::fresh(parts)?;
+        device.client = Some(client);
+        device.authenticate().await?;
+        Ok(device)
     }
 
     fn refuse_if_set_up(store: &dyn KeyStore) -> Result<()> {
@@ -411,7 +433,7 @@ impl Device {
         }
         let mut roots = BTreeMap::new();
         roots.insert(0, root);
-        let mut device = Self::fresh(
+        let parts = Parts {
             store,
             identity,
             server,
@@ -421,10 +443,8 @@ impl Device {
             roots,
             log,
             endpoint,
-        )?;
-        device.client = Some(client);
-        device.authenticate().await?;
-        Ok((device, recovery))
+        };
+        Ok((Self::set_up(parts, client).await?, recovery))
     }
 
     /// Set this store up as a new device of `account_name` by opening the
@@ -510,7 +530,7 @@ impl Device {
                     log.apply(&entry)
                         .map_err(|e| Error::BadLog(e.to_string()))?;
                     roots.insert(epoch, root);
-                    let mut device = Self::fresh(
+                    let parts = Parts {
                         store,
                         identity,
                         server,
@@ -520,10 +540,8 @@ impl Device {
                         roots,
                         log,
                         endpoint,
-                    )?;
-                    device.client = Some(client);
-                    device.authenticate().await?;
-                    return Ok(device);
+                    };
+                    return Self::set_up(parts, client).await;
                 }
                 Err(e) if e.code() == Some(FailureCode::Conflict) => {
                     let entries = fetch_entries(&client, &server, &account).await?;
@@ -1143,17 +1161,17 @@ impl ShownLink {
                 }
                 roots.insert(l.root.epoch().0, l.root.duplicate());
                 let id_hex = hex(l.account.as_bytes());
-                let r = Device::fresh(
-                    store.clone(),
-                    identity.clone(),
+                let r = Device::fresh(Parts {
+                    store: store.clone(),
+                    identity: identity.clone(),
                     server,
-                    l.account,
-                    account_name.unwrap_or(&id_hex),
+                    account: l.account,
+                    account_name: account_name.unwrap_or(&id_hex),
                     device_name,
                     roots,
-                    l.log.clone(),
-                    endpoint.clone(),
-                )
+                    log: l.log.clone(),
+                    endpoint: endpoint.clone(),
+                })
                 .map_err(|e| e.to_string());
                 let ok = r.is_ok();
                 if let Ok(mut slot) = saved.lock() {

@@ -403,17 +403,12 @@ where
     let rendezvous = *shown.code().rendezvous();
     let (link, conn, send, recv) = shown.accept(options.timeouts, Side::New(device)).await?;
     let server_conn = ServerConnection::new(endpoint, server, &conn, &rendezvous);
-    run_new(
-        link,
-        send,
-        recv,
-        server_conn,
+    let me = NewSide {
+        server: server_conn,
         identity,
         known,
-        options,
-        store,
-    )
-    .await
+    };
+    run_new(link, (send, recv), me, options, store).await
 }
 
 /// New device, reverse direction: scan the code an existing device shows.
@@ -465,17 +460,12 @@ where
         &mut rng,
     )?;
     let server_conn = ServerConnection::new(endpoint, server, &conn, code.rendezvous());
-    run_new(
-        link,
-        send,
-        recv,
-        server_conn,
+    let me = NewSide {
+        server: server_conn,
         identity,
         known,
-        options,
-        store,
-    )
-    .await
+    };
+    run_new(link, (send, recv), me, options, store).await
 }
 
 /// Existing device, reverse direction: make a code for the new device to
@@ -666,19 +656,28 @@ fn finish(mut send: SendStream) {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_new<S>(
-    mut link: Link,
-    mut send: SendStream,
-    recv: RecvStream,
+/// What the new device's side of a link needs besides the stream.
+struct NewSide {
     server: ServerConnection,
     identity: Arc<DeviceIdentity>,
     known: Option<Head>,
+}
+
+async fn run_new<S>(
+    mut link: Link,
+    (mut send, recv): (SendStream, RecvStream),
+    me: NewSide,
     options: &LinkOptions,
     store: S,
 ) -> Result<Linked, LinkError>
 where
     S: FnOnce(&Linked) -> Result<(), String>,
 {
+    let NewSide {
+        server,
+        identity,
+        known,
+    } = me;
     let mut inbox = Inbox::spawn(recv);
     let mut store = Some(store);
     let mut linked: Option<Linked> = None;

@@ -27,6 +27,14 @@ fn the_whole_flow_through_the_binary() {
         log: Default::default(),
     };
     let sa = env.server_args();
+    // `keylink recover` for the test account, as a new device `name` in `home`.
+    let recover = |home: &str, name: &str| {
+        let mut c = env.cmd(&p(home));
+        c.arg("recover")
+            .args(&sa)
+            .args(["--account", "ada-family", "--name", name]);
+        c
+    };
 
     // Device A creates the account; the recovery key is shown once.
     let mut c = env.cmd(&p("a"));
@@ -128,10 +136,7 @@ fn the_whole_flow_through_the_binary() {
     assert!(!p("out-b2/data/after-revoke.txt").exists());
 
     // C recovers with only the password and restores the new snapshot.
-    let mut c = env.cmd(&p("c"));
-    c.arg("recover")
-        .args(&sa)
-        .args(["--account", "ada-family", "--name", "desktop"]);
+    let c = recover("c", "desktop");
     env.ok(c);
     let mut c = env.cmd(&p("c"));
     c.arg("restore").arg("phone").arg("--to").arg(p("out-c"));
@@ -139,17 +144,8 @@ fn the_whole_flow_through_the_binary() {
     assert!(same_tree(&p("data"), &p("out-c/data")) >= 9);
 
     // D recovers with only the recovery key.
-    let mut c = env.cmd(&p("d"));
-    c.arg("recover")
-        .args(&sa)
-        .args([
-            "--account",
-            "ada-family",
-            "--name",
-            "tablet",
-            "--recovery-key-file",
-        ])
-        .arg(p("rk"));
+    let mut c = recover("d", "tablet");
+    c.arg("--recovery-key-file").arg(p("rk"));
     env.ok(c);
     let mut c = env.cmd(&p("d"));
     c.arg("restore").arg("--to").arg(p("out-d"));
@@ -171,30 +167,12 @@ fn the_whole_flow_through_the_binary() {
     // Its one showing is not part of the scan below.
     env.log.borrow_mut().text.truncate(before_rotate);
     write(&p("rk2"), &rotated);
-    let mut c = env.cmd(&p("g2"));
-    c.arg("recover")
-        .args(&sa)
-        .args([
-            "--account",
-            "ada-family",
-            "--name",
-            "x",
-            "--recovery-key-file",
-        ])
-        .arg(p("rk"));
+    let mut c = recover("g2", "x");
+    c.arg("--recovery-key-file").arg(p("rk"));
     let line = env.fails(c);
     assert!(line.contains("wrong recovery key"), "{line}");
-    let mut c = env.cmd(&p("g3"));
-    c.arg("recover")
-        .args(&sa)
-        .args([
-            "--account",
-            "ada-family",
-            "--name",
-            "rk2",
-            "--recovery-key-file",
-        ])
-        .arg(p("rk2"));
+    let mut c = recover("g3", "rk2");
+    c.arg("--recovery-key-file").arg(p("rk2"));
     env.ok(c);
 
     // A changes the password: the new one recovers, the old one fails.
@@ -202,10 +180,7 @@ fn the_whole_flow_through_the_binary() {
     let mut c = env.cmd_with_password(&p("a"), &p("pw2"));
     c.args(["password", "change"]);
     env.ok(c);
-    let mut c = env.cmd(&p("e"));
-    c.arg("recover")
-        .args(&sa)
-        .args(["--account", "ada-family", "--name", "old-pw"]);
+    let c = recover("e", "old-pw");
     let line = env.fails(c);
     assert!(line.contains("wrong password"), "{line}");
     assert!(
@@ -228,17 +203,8 @@ fn the_whole_flow_through_the_binary() {
         &p("rk-wrong"),
         &keylink_keys::RecoveryKey::generate(&mut rand::rng()).to_display(),
     );
-    let mut c = env.cmd(&p("g"));
-    c.arg("recover")
-        .args(&sa)
-        .args([
-            "--account",
-            "ada-family",
-            "--name",
-            "x",
-            "--recovery-key-file",
-        ])
-        .arg(p("rk-wrong"));
+    let mut c = recover("g", "x");
+    c.arg("--recovery-key-file").arg(p("rk-wrong"));
     let line = env.fails(c);
     assert!(line.contains("wrong recovery key"), "{line}");
     // A recovery key with a typo: the group is named.
@@ -246,17 +212,8 @@ fn the_whole_flow_through_the_binary() {
     let at = typo.iter().position(|c| c.is_ascii_digit()).unwrap();
     typo[at] = if typo[at] == '1' { '2' } else { '1' };
     write(&p("rk-typo"), &typo.into_iter().collect::<String>());
-    let mut c = env.cmd(&p("g"));
-    c.arg("recover")
-        .args(&sa)
-        .args([
-            "--account",
-            "ada-family",
-            "--name",
-            "x",
-            "--recovery-key-file",
-        ])
-        .arg(p("rk-typo"));
+    let mut c = recover("g", "x");
+    c.arg("--recovery-key-file").arg(p("rk-typo"));
     let line = env.fails(c);
     assert!(line.contains("typo in group 1"), "{line}");
     assert!(!p("g/device").exists());

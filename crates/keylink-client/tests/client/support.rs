@@ -274,32 +274,4 @@ pub async fn restore(
     .unwrap();
 }
 
-/// Assert two trees hold the same paths, kinds and bytes; return the count.
-pub fn same_tree(a: &Path, b: &Path) -> usize {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Option<Vec<u8>>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap())
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            if e.file_type().unwrap().is_dir() {
-                out.push((rel, None));
-                walk(root, &p, out);
-            } else {
-                out.push((rel, Some(std::fs::read(&p).unwrap())));
-            }
-        }
-    }
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    walk(a, a, &mut x);
-    walk(b, b, &mut y);
-    assert_eq!(x.len(), y.len(), "entry counts differ");
-    for (p, q) in x.iter().zip(&y) {
-        assert_eq!(p.0, q.0);
-        assert!(p.1 == q.1, "{} differs", p.0);
-    }
-    x.len()
-}
+pub use keylink_tests::same_tree;
