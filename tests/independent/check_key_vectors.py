@@ -25,6 +25,10 @@ What comes from where:
   check group, display, parsing and typo location, the wrap layout, parsing
   and opening, public-key validation, signatures, sealed boxes and the
   `DevicePublicKeys` protobuf encoding and decoding.
+* Shared with check_link_vectors.py, in independent_common.py beside this
+  file and written the same way: the White_Space list, the field constants,
+  Ed25519 point addition and encoding, protobuf varints, the file checks of
+  docs section 11.1 and the report.
 
 Every kind of docs/protocol.md section 11.2 is re-implemented, including the
 failure cases.  A kind this script does not know, or an output field an
@@ -51,7 +55,6 @@ Usage: python3 check_key_vectors.py [--vectors DIR] [--verbose]
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import hmac
@@ -60,7 +63,6 @@ import re
 import struct
 import sys
 import unicodedata
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -71,28 +73,32 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-# ---------------------------------------------------------------------------
-# Errors
-# ---------------------------------------------------------------------------
-
-
-class ProtocolError(Exception):
-    """A failure the protocol defines; `cls` is its error class (docs section 10)."""
-
-    def __init__(self, cls: str, detail: str = "") -> None:
-        super().__init__(f"{cls}: {detail}" if detail else cls)
-        self.cls = cls
-
-
-class CheckFailure(Exception):
-    """Something that must hold while evaluating a vector did not (not a protocol error)."""
-
-
-def require(condition: bool, what: str) -> None:
-    """Raise CheckFailure unless condition holds (unlike `assert`, never skipped by -O)."""
-    if not condition:
-        raise CheckFailure(what)
-
+# The code shared with check_link_vectors.py is in independent_common.py, beside this
+# file.  Put this file's folder first on the module path, so that the import works
+# from any working directory (and under `python -I`, which leaves it off), and write
+# no __pycache__ into the source tree.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.dont_write_bytecode = True
+from independent_common import (  # noqa: E402 - needs the module path set above
+    ED_D,
+    ED_IDENTITY,
+    FIELD_P,
+    SQRT_M1,
+    WHITE_SPACE,
+    CheckFailure,
+    EdPoint,
+    Outcome,
+    ProtocolError,
+    _decode_varint,
+    _ed_add,
+    _h,
+    _inv,
+    ed_encode,
+    encode_varint,
+    require,
+    schema_problems,
+)
+from independent_common import main as common_main  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Constants of docs/protocol.md
@@ -130,11 +136,8 @@ DERIVE_LABELS = {
 ACCOUNT_ID_LEN = 16
 DEVICE_ID_LEN = 16
 
-# Section 4.1 and 5.5: the Unicode White_Space property, as the document lists it.
-WHITE_SPACE = frozenset(
-    [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B)]
-    + [0x2028, 0x2029, 0x202F, 0x205F, 0x3000]
-)
+# Section 4.1 (its White_Space list, shared with section 5.5, is WHITE_SPACE of
+# independent_common.py).
 PASSWORD_MAX_INPUT_BYTES = 4096
 PASSWORD_MIN_SCALARS = 8
 PASSWORD_MAX_BYTES = 1024
@@ -254,15 +257,7 @@ def xchacha20poly1305_decrypt(key: bytes, nonce: bytes, aad: bytes, sealed: byte
 # Curve25519: X25519 (RFC 7748) and Ed25519 points (RFC 8032)
 # ---------------------------------------------------------------------------
 
-FIELD_P = 2**255 - 19
 GROUP_L = 2**252 + 27742317777372353535851937790883648493
-ED_D = -121665 * pow(121666, FIELD_P - 2, FIELD_P) % FIELD_P
-SQRT_M1 = pow(2, (FIELD_P - 1) // 4, FIELD_P)
-
-
-def _inv(x: int) -> int:
-    """Inverse modulo the field prime."""
-    return pow(x, FIELD_P - 2, FIELD_P)
 
 
 def x25519(scalar: bytes, u_bytes: bytes) -> bytes:
@@ -297,23 +292,6 @@ def x25519(scalar: bytes, u_bytes: bytes) -> bytes:
 def x25519_public(secret: bytes) -> bytes:
     """X25519(secret, 9): the public key of an X25519 secret."""
     return x25519(secret, (9).to_bytes(32, "little"))
-
-
-# Ed25519 points in extended coordinates (X, Y, Z, T) with x = X/Z, y = Y/Z, xy = T/Z.
-EdPoint = tuple[int, int, int, int]
-ED_IDENTITY: EdPoint = (0, 1, 1, 0)
-
-
-def _ed_add(p: EdPoint, q: EdPoint) -> EdPoint:
-    """Point addition on edwards25519 (RFC 8032 section 5.1.4)."""
-    x1, y1, z1, t1 = p
-    x2, y2, z2, t2 = q
-    a = (y1 - x1) * (y2 - x2) % FIELD_P
-    b = (y1 + x1) * (y2 + x2) % FIELD_P
-    c = 2 * t1 * t2 * ED_D % FIELD_P
-    d = 2 * z1 * z2 % FIELD_P
-    e, f, g, h = b - a, d - c, d + c, b + a
-    return (e * f % FIELD_P, g * h % FIELD_P, f * g % FIELD_P, e * h % FIELD_P)
 
 
 def _ed_mul(scalar: int, point: EdPoint) -> EdPoint:
@@ -368,13 +346,6 @@ def ed_decode(encoded: bytes) -> EdPoint | None:
     if x is None:
         return None
     return (x, y, 1, x * y % FIELD_P)
-
-
-def ed_encode(point: EdPoint) -> bytes:
-    """The canonical 32-byte encoding of a point."""
-    zi = _inv(point[2])
-    x, y = point[0] * zi % FIELD_P, point[1] * zi % FIELD_P
-    return (y | ((x & 1) << 255)).to_bytes(32, "little")
 
 
 def ed_is_small_order(point: EdPoint) -> bool:
@@ -844,16 +815,6 @@ def open_sealed_box(data: bytes, agreement_secret: bytes, aad: bytes, purpose: s
 # ---------------------------------------------------------------------------
 
 
-def encode_varint(value: int) -> bytes:
-    """A minimal protobuf varint."""
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
 def encode_device_public_keys(signing_key: bytes, agreement_key: bytes) -> bytes:
     """Docs sections 9.1-9.2: fields in number order, defaults omitted."""
     out = encode_varint(1 << 3 | 0) + encode_varint(1)
@@ -861,22 +822,6 @@ def encode_device_public_keys(signing_key: bytes, agreement_key: bytes) -> bytes
         if value:
             out += encode_varint(number << 3 | 2) + encode_varint(len(value)) + value
     return out
-
-
-def _decode_varint(data: bytes, pos: int) -> tuple[int, int]:
-    """Read a varint (non-minimal accepted, at most 64 bits); returns (value, new position)."""
-    value = 0
-    for shift in range(0, 70, 7):
-        if pos >= len(data):
-            raise ProtocolError("decode", "truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            if value >> 64:
-                raise ProtocolError("decode", "varint over 64 bits")
-            return value, pos
-    raise ProtocolError("decode", "varint over 10 bytes")
 
 
 def _skip_field(data: bytes, pos: int, number: int, wire_type: int) -> tuple[int | bytes | None, int]:
@@ -1189,11 +1134,6 @@ NOT_REIMPLEMENTED_FIELDS: dict[str, frozenset[str]] = {}
 # ---------------------------------------------------------------------------
 
 
-def _h(text: str) -> bytes:
-    """Bytes from hex written with optional whitespace."""
-    return bytes.fromhex("".join(text.split()))
-
-
 def selftest_hkdf() -> None:
     """RFC 5869 appendix A.1 (test case 1)."""
     prk = hkdf_extract(_h("000102030405060708090a0b0c"), bytes([0x0B]) * 22)
@@ -1321,58 +1261,9 @@ SELF_TESTS: list[tuple[str, Callable[[], None]]] = [
 # Vector files (docs section 11.1) and the report
 # ---------------------------------------------------------------------------
 
-MEMBERS = {"name", "kind", "inputs", "expected", "expected_error", "comment"}
 INTEGER_INPUTS = {"epoch", "m_kib", "t", "p"}
 TEXT_INPUTS = {"password", "recovery_key", "text", "digits", "context", "policy", "purpose"}
 TEXT_OUTPUTS = {"epoch", "display", "digits", "valid"}
-LOWER_HEX = re.compile(r"(?:[0-9a-f]{2})*")
-
-
-def schema_problems(path: Path, vector: object) -> list[str]:
-    """Departures of one file from the format of docs section 11.1."""
-    if not isinstance(vector, dict):
-        return ["not a JSON object"]
-    problems = []
-    if set(vector) - MEMBERS:
-        problems.append(f"unknown members {sorted(set(vector) - MEMBERS)}")
-    if vector.get("name") != path.stem:
-        problems.append("name differs from the file stem")
-    if not isinstance(vector.get("kind"), str):
-        problems.append("kind is not a string")
-    if not isinstance(vector.get("comment"), str) or not vector["comment"]:
-        problems.append("comment missing or empty")
-    if ("expected" in vector) == ("expected_error" in vector):
-        problems.append("not exactly one of expected and expected_error")
-    inputs = vector.get("inputs")
-    if not isinstance(inputs, dict):
-        return problems + ["inputs is not an object"]
-    for name, value in inputs.items():
-        if name in INTEGER_INPUTS:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                problems.append(f"input {name} is not an unsigned integer")
-        elif not isinstance(value, str):
-            problems.append(f"input {name} is not a string")
-        elif name not in TEXT_INPUTS and not LOWER_HEX.fullmatch(value):
-            problems.append(f"input {name} is not lowercase hex")
-    expected = vector.get("expected", {})
-    if not isinstance(expected, dict):
-        return problems + ["expected is not an object"]
-    for name, value in expected.items():
-        if not isinstance(value, str) or not value:
-            problems.append(f"output {name} is not a non-empty string")
-        elif name not in TEXT_OUTPUTS and not LOWER_HEX.fullmatch(value):
-            problems.append(f"output {name} is not lowercase hex")
-    if "expected_error" in vector and (not isinstance(vector["expected_error"], str) or not vector["expected_error"]):
-        problems.append("expected_error is not a non-empty string")
-    return problems
-
-
-@dataclasses.dataclass
-class Outcome:
-    """The result for one vector: 'passed', 'failed' or 'unchecked', with a reason."""
-
-    status: str
-    reason: str = ""
 
 
 def check_vector(path: Path) -> tuple[str, Outcome]:
@@ -1382,7 +1273,9 @@ def check_vector(path: Path) -> tuple[str, Outcome]:
     except (OSError, ValueError) as err:
         return "?", Outcome("failed", f"unreadable: {err}")
     kind = vector.get("kind", "?") if isinstance(vector, dict) else "?"
-    problems = schema_problems(path, vector)
+    problems = schema_problems(
+        path, vector, integer_inputs=INTEGER_INPUTS, text_inputs=TEXT_INPUTS, text_outputs=TEXT_OUTPUTS
+    )
     if problems:
         return str(kind), Outcome("failed", "; ".join(problems))
     evaluator = EVALUATORS.get(kind)
@@ -1417,18 +1310,6 @@ def check_vector(path: Path) -> tuple[str, Outcome]:
     return kind, Outcome("passed")
 
 
-def run_self_tests() -> list[tuple[str, Outcome]]:
-    """Run every published-vector self-test."""
-    results = []
-    for name, test in SELF_TESTS:
-        try:
-            test()
-            results.append((name, Outcome("passed")))
-        except Exception as err:  # noqa: BLE001 - any exception is a failed self-test
-            results.append((name, Outcome("failed", f"{type(err).__name__}: {err}")))
-    return results
-
-
 def default_vector_dir() -> Path:
     """tests/vectors/keys, found from this script's own location."""
     return Path(__file__).resolve().parent.parent / "vectors" / "keys"
@@ -1436,45 +1317,10 @@ def default_vector_dir() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Check every vector, print the per-kind report and the closing line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--vectors", type=Path, default=default_vector_dir(), help="folder of *.json vectors")
-    parser.add_argument("--verbose", action="store_true", help="print every vector's outcome")
-    args = parser.parse_args(argv)
-
-    files = sorted(args.vectors.glob("*.json"))
-    if not files:
-        print(f"no vector files in {args.vectors}", file=sys.stderr)
-        print("0 passed, 1 failed")
-        return 1
-
-    self_results = run_self_tests()
-    vector_results = [(path, *check_vector(path)) for path in files]
-
-    checked: Counter[str] = Counter()
-    unchecked: Counter[str] = Counter()
-    passed = failed = 0
-    for name, outcome in self_results:
-        checked["self_test"] += 1
-        passed += outcome.status == "passed"
-        failed += outcome.status == "failed"
-        if outcome.status == "failed" or args.verbose:
-            print(f"self_test {name}: {outcome.status} {outcome.reason}".rstrip())
-    for path, kind, outcome in vector_results:
-        if outcome.status == "unchecked":
-            unchecked[kind] += 1
-        else:
-            checked[kind] += 1
-        passed += outcome.status == "passed"
-        failed += outcome.status == "failed"
-        if outcome.status != "passed" or args.verbose:
-            print(f"{outcome.status.upper()} {path.name} ({kind}): {outcome.reason}".rstrip())
-
-    for kind in ["self_test", *sorted((set(checked) | set(unchecked)) - {"self_test"})]:
-        print(f"{kind}: {checked[kind]} checked, {unchecked[kind]} not independently checked")
-    not_checked = [f"{path.name} ({o.reason})" for path, _, o in vector_results if o.status == "unchecked"]
-    print(f"not independently checked: {', '.join(not_checked) if not_checked else 'none'}")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return common_main(
+        argv, description=__doc__.split("\n\n")[0], default_vectors=default_vector_dir(),
+        check_vector=check_vector, self_tests=SELF_TESTS,
+    )
 
 
 if __name__ == "__main__":
