@@ -26,6 +26,14 @@ use keylink_wire::account::DeviceName;
 use serde_json::json;
 use zeroize::Zeroizing;
 
+/// Print a line on standard output; a closed pipe (`keylink … | head`) is
+/// not worth a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "keylink",
@@ -99,6 +107,10 @@ enum Command {
         /// Where to restore.
         #[arg(long)]
         to: PathBuf,
+        /// Restore into a folder that is not empty (files the snapshot
+        /// holds are replaced; this also resumes an interrupted restore).
+        #[arg(long)]
+        force: bool,
     },
     /// Link a new device.
     #[command(subcommand)]
@@ -172,15 +184,22 @@ enum DevicesCommand {
         /// Also re-wrap under this recovery key (the current one, re-entered,
         /// from a file); without it the recovery key stops working until
         /// `keylink recovery-key rotate`.
-        #[arg(long, env = "KEYLINK_RECOVERY_KEY_FILE")]
+        #[arg(long)]
         recovery_key_file: Option<PathBuf>,
+        /// Revoke without asking.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
 #[derive(Subcommand, Debug)]
 enum PasswordCommand {
-    /// Set a new password.
-    Change,
+    /// Set a new password (the current one is asked first).
+    Change {
+        /// Read the new password from this file instead of the terminal.
+        #[arg(long, env = "KEYLINK_NEW_PASSWORD_FILE")]
+        new_password_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,7 +215,21 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("keylink: error: {first} (see keylink --help)");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -207,11 +240,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A question left unanswered on standard input must not keep the
+    // process alive.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the chain of causes, joined.
-            let text = format!("{e:#}").replace('\n', " ");
+            let text = format!("{e:#}").replace(['\n', '\r'], " ");
             eprintln!("keylink: error: {text}");
             ExitCode::FAILURE
         }
@@ -244,6 +281,19 @@ fn server_info(s: &ServerFlags) -> anyhow::Result<ServerInfo> {
     })
 }
 
+/// An account name is how a fresh device finds the account again, so it
+/// must be typed exactly: no surrounding space, no control characters.
+fn check_account_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 128
+        || name.trim() != name
+        || name.chars().any(char::is_control)
+    {
+        bail!("--account must be 1 to 128 bytes, without surrounding spaces or control characters");
+    }
+    Ok(())
+}
+
 fn device_name(n: &str) -> anyhow::Result<DeviceName> {
     DeviceName::new(n).map_err(|e| anyhow!("--name: {e}"))
 }
@@ -258,8 +308,14 @@ fn read_secret(file: Option<&Path>, prompt: &str) -> anyhow::Result<Zeroizing<St
         return Ok(Zeroizing::new(line.to_string()));
     }
     if !std::io::stdin().is_terminal() {
+        let how = if prompt.starts_with("Recovery") {
+            "--recovery-key-file"
+        } else {
+            "--password-file (or KEYLINK_PASSWORD_FILE)"
+        };
         bail!(
-            "no terminal to ask for the {prompt}; give --password-file (or KEYLINK_PASSWORD_FILE)"
+            "no terminal to ask for the {}; give {how}",
+            prompt.to_lowercase()
         );
     }
     Ok(Zeroizing::new(
@@ -318,7 +374,7 @@ fn time(ms: u64) -> String {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{v}");
+    say!("{v}");
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -337,6 +393,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let info = server_info(server)?;
             let name = device_name(name)?;
             let store = store(&cli)?;
+            if store.load("device")?.is_some() {
+                return Err(keylink_client::Error::AlreadyInitialized.into());
+            }
+            check_account_name(account)?;
             let pw = password(&cli, "New account password", true)?;
             let (device, recovery) = Device::create(
                 store,
@@ -358,14 +418,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "recovery_key": digits.as_deref(),
                 }));
             } else {
-                println!(
+                say!(
                     "Created account {account:?} with this device, {:?} ({}).",
                     device.device_name(),
                     device.device_id()
                 );
                 if let Some(d) = digits {
-                    println!("Recovery key (shown once; write it down and keep it offline):");
-                    println!("  {}", d.as_str());
+                    say!("Recovery key (shown once; write it down and keep it offline):");
+                    say!("  {}", d.as_str());
                 }
             }
             Ok(())
@@ -397,7 +457,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "seconds": secs,
                 }));
             } else {
-                println!(
+                say!(
                     "Snapshot {} (#{}): {} entries, {} bytes read, {} chunks uploaded, {} reused, {:.1} MiB/s.",
                     &summary.snapshot[..16],
                     summary.sequence,
@@ -429,10 +489,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect();
                 print_json(&json!({ "snapshots": items }));
             } else if list.is_empty() {
-                println!("No snapshots yet.");
+                say!("No snapshots yet.");
             } else {
                 for s in &list {
-                    println!(
+                    say!(
                         "{}  #{}  from {}  {}",
                         &s.id[..16],
                         s.sequence,
@@ -443,7 +503,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Restore { snapshot, to } => {
+        Command::Restore {
+            snapshot,
+            to,
+            force,
+        } => {
+            if !force
+                && std::fs::read_dir(to)
+                    .map(|mut d| d.next().is_some())
+                    .unwrap_or(false)
+            {
+                bail!(
+                    "{} is not empty; restore into an empty folder, or pass --force to replace what the snapshot holds",
+                    to.display()
+                );
+            }
             let mut device = Device::open(store(&cli)?)?;
             let bar = progress_bar(Some(0));
             let b = bar.clone();
@@ -468,7 +542,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "seconds": secs,
                 }));
             } else {
-                println!(
+                say!(
                     "Restored {} files ({} already there), {} folders, {} links, {} bytes into {} at {:.1} MiB/s.",
                     stats.files,
                     stats.files_skipped,
@@ -495,7 +569,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let options = LinkOptions {
                 on_sas: Some(Arc::new(move |sas| {
                     if !json_out {
-                        println!("Connected. Check that the other device shows: {sas}");
+                        say!("Connected. Check that the other device shows: {sas}");
                     }
                 })),
                 ..LinkOptions::default()
@@ -518,16 +592,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 if std::io::stdout().is_terminal()
                     && let Ok(qr) = qrcode::QrCode::new(code.as_bytes())
                 {
-                    println!(
+                    say!(
                         "{}",
                         qr.render::<qrcode::render::unicode::Dense1x2>()
                             .quiet_zone(true)
                             .build()
                     );
                 }
-                println!("Scan this on a device already in the account, or run there:");
-                println!("  keylink link approve {code}");
-                println!("Waiting for approval…");
+                say!("Scan this on a device already in the account, or there run");
+                say!("`keylink link approve -` and paste this code:");
+                say!("  {code}");
+                say!("Waiting for approval…");
             }
             let _ = std::io::stdout().flush();
             let device = shown.finish(account.as_deref(), &name, &options).await?;
@@ -538,7 +613,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "device": device.device_id().to_string(),
                 }));
             } else {
-                println!(
+                say!(
                     "Linked: this device is {:?} ({}) in account {}.",
                     device.device_name(),
                     device.device_id(),
@@ -548,32 +623,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Link(LinkCommand::Approve { code, yes }) => {
-            let code = match code.strip_prefix('@') {
-                Some(path) => Zeroizing::new(
+            if cli.json && !*yes {
+                bail!("--json needs --yes (there is no one to ask)");
+            }
+            let code = if code == "-" {
+                let mut line = String::new();
+                std::io::stdin()
+                    .read_line(&mut line)
+                    .context("read the code from standard input")?;
+                Zeroizing::new(line)
+            } else if let Some(path) = code.strip_prefix('@') {
+                Zeroizing::new(
                     std::fs::read_to_string(path)
                         .with_context(|| format!("read the code from {path}"))?,
-                ),
-                None => Zeroizing::new(code.clone()),
+                )
+            } else {
+                Zeroizing::new(code.clone())
             };
+            if !*yes && !std::io::stdin().is_terminal() {
+                bail!("no terminal to ask for approval; pass --yes to approve");
+            }
             let mut device = Device::open(store(&cli)?)?;
             let yes = *yes;
             let json_out = cli.json;
             let approve = move |info: keylink_link::JoinInfo| async move {
                 if !json_out {
-                    println!("A device asks to join this account:");
-                    println!("  name:        {}", info.name.as_str());
-                    println!("  fingerprint: {}", info.device);
-                    println!(
+                    say!("A device asks to join this account:");
+                    say!("  name:        {}", info.name.as_str());
+                    say!("  fingerprint: {}", info.device);
+                    say!(
                         "  code:        {}  (it must match the one the new device shows)",
                         info.sas
                     );
                 }
                 if yes {
                     return true;
-                }
-                if !std::io::stdin().is_terminal() {
-                    eprintln!("keylink: no terminal to ask; pass --yes to approve");
-                    return false;
                 }
                 print!("Approve? [y/N] ");
                 let _ = std::io::stdout().flush();
@@ -591,7 +675,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cli.json {
                 print_json(&json!({ "linked": added.to_string() }));
             } else {
-                println!("Linked device {added}.");
+                say!("Linked device {added}.");
             }
             Ok(())
         }
@@ -645,14 +729,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .collect();
                 print_json(&json!({ "devices": ds, "history": hs }));
             } else {
-                println!("Devices:");
+                say!("Devices:");
                 for d in &devices {
                     let how = match d.joined {
                         Joined::Genesis => "created the account".to_string(),
                         Joined::Linked { by } => format!("linked by {}", name_of(&by.to_string())),
                         Joined::Recovered => "recovered with the password or recovery key".into(),
                     };
-                    println!(
+                    say!(
                         "  {}{}  {}  {}, {}",
                         if d.this_device { "* " } else { "  " },
                         d.name,
@@ -661,9 +745,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         time(d.added_ms)
                     );
                 }
-                println!("History:");
+                say!("History:");
                 for h in &history {
-                    println!(
+                    say!(
                         "  {}  {} {}",
                         time(h.timestamp_ms),
                         name_of(&h.actor.to_string()),
@@ -678,12 +762,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(DevicesCommand::Revoke {
                     device: who,
                     recovery_key_file,
+                    yes,
                 }),
         } => {
             let mut device = Device::open(store(&cli)?)?;
-            device.sync().await?;
+            let (devices, _) = device.devices().await?;
             let target = device.resolve_device(who)?;
+            let name = devices
+                .iter()
+                .find(|d| d.id == target)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            if !*yes {
+                if !std::io::stdin().is_terminal() {
+                    bail!("no terminal to confirm revoking {name:?} ({target}); pass --yes");
+                }
+                eprint!("Revoke {name:?} ({target})? It loses access for good. [y/N] ");
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                if !matches!(line.trim(), "y" | "Y" | "yes") {
+                    bail!("not revoked");
+                }
+            }
             let pw = password(&cli, "Account password (to re-wrap the new key)", false)?;
+            // A typo here would seal the new key under a password nobody
+            // knows: check it opens the current wrap first.
+            device.check_password(&pw).await?;
             let rk = match recovery_key_file {
                 Some(f) => Some(recovery_key(Some(f))?),
                 None => None,
@@ -696,23 +800,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     &json!({ "revoked": target.to_string(), "recovery_key_rewrapped": rk.is_some() }),
                 );
             } else {
-                println!("Revoked {target}; the account key was rotated.");
+                say!("Revoked {target}; the account key was rotated.");
                 if rk.is_none() {
-                    println!(
+                    say!(
                         "The recovery key no longer opens the account: run `keylink recovery-key rotate` for a new one."
                     );
                 }
             }
             Ok(())
         }
-        Command::Password(PasswordCommand::Change) => {
+        Command::Password(PasswordCommand::Change { new_password_file }) => {
             let mut device = Device::open(store(&cli)?)?;
-            let pw = password(&cli, "New account password", true)?;
-            device.change_password(&pw, KdfParams::DEFAULT).await?;
+            let current = password(&cli, "Current account password", false)?;
+            let new = match new_password_file {
+                Some(f) => Password::new(&read_secret(Some(f), "New account password")?)
+                    .map_err(|e| anyhow!("{e}"))?,
+                None => {
+                    let first = read_secret(None, "New account password")?;
+                    let again = read_secret(None, "Repeat it")?;
+                    if *again != *first {
+                        bail!("the two passwords differ; nothing was changed");
+                    }
+                    Password::new(&first).map_err(|e| anyhow!("{e}"))?
+                }
+            };
+            device
+                .change_password(&current, &new, KdfParams::DEFAULT)
+                .await?;
             if cli.json {
                 print_json(&json!({ "password_changed": true }));
             } else {
-                println!("Password changed; the old one no longer opens the account.");
+                say!("Password changed; the old one no longer opens the account.");
             }
             Ok(())
         }
@@ -722,23 +840,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cli.json {
                 print_json(&json!({ "set": st.set, "changed_at_entry": st.changed_at }));
             } else if st.set {
-                println!(
+                say!(
                     "A recovery key is set. It is never stored on a device; `keylink recovery-key rotate` makes a new one."
                 );
             } else {
-                println!("No recovery key is set; `keylink recovery-key rotate` makes one.");
+                say!("No recovery key is set; `keylink recovery-key rotate` makes one.");
             }
             Ok(())
         }
         Command::RecoveryKey(RecoveryCommand::Rotate) => {
             let mut device = Device::open(store(&cli)?)?;
-            let key = device.rotate_recovery_key().await?;
+            let pw = password(&cli, "Account password", false)?;
+            let key = device.rotate_recovery_key(&pw).await?;
             let digits = key.to_display();
             if cli.json {
                 print_json(&json!({ "recovery_key": digits.as_str() }));
             } else {
-                println!("New recovery key (shown once; the old one no longer works):");
-                println!("  {}", digits.as_str());
+                say!("New recovery key (shown once; the old one no longer works):");
+                say!("  {}", digits.as_str());
             }
             Ok(())
         }
@@ -765,7 +884,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "device": device.device_id().to_string(),
                 }));
             } else {
-                println!(
+                say!(
                     "Recovered: this device is {:?} ({}) in account {account:?}.",
                     device.device_name(),
                     device.device_id()
@@ -795,6 +914,7 @@ fn describe(what: &HistoryAction, name_of: &dyn Fn(&str) -> String) -> String {
 /// Write a file only the owner can read (the code holds the link secret).
 fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::PermissionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -802,6 +922,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .mode(0o600)
         .open(path)
         .with_context(|| format!("create {}", path.display()))?;
+    // An existing file keeps its mode on open: narrow it.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restrict {}", path.display()))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("write {}", path.display()))?;

@@ -176,8 +176,13 @@ impl std::fmt::Debug for Device {
     }
 }
 
-fn endpoint() -> Result<Endpoint> {
-    let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
+/// A client endpoint of the server's address family.
+fn endpoint_for(server: &SocketAddr) -> Result<Endpoint> {
+    let bind: SocketAddr = if server.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        ([0, 0, 0, 0], 0).into()
+    };
     client_endpoint(bind).map_err(|e| Error::Unreachable {
         addr: "the network".into(),
         why: e.to_string(),
@@ -296,6 +301,7 @@ impl Device {
             .map_err(|_| Error::Damaged("head"))?;
         let fingerprint =
             Fingerprint::parse(&config.fingerprint).map_err(|_| Error::Damaged("fingerprint"))?;
+        let endpoint = endpoint_for(&config.server)?;
         let account =
             AccountId::from_bytes(hex_array(&config.account).ok_or(Error::Damaged("account id"))?);
         Ok(Self {
@@ -311,7 +317,7 @@ impl Device {
             head,
             log: None,
             times: BTreeMap::new(),
-            endpoint: endpoint()?,
+            endpoint,
             client: None,
         })
     }
@@ -415,7 +421,7 @@ impl Device {
         );
         let log = LogState::verify(std::slice::from_ref(&g))
             .map_err(|_| Error::Internal("genesis does not verify"))?;
-        let endpoint = endpoint()?;
+        let endpoint = endpoint_for(&server.addr)?;
         let client = connect_to(&endpoint, &server).await?;
         match client
             .request(&Request::CreateAccount {
@@ -462,7 +468,7 @@ impl Device {
     ) -> Result<Self> {
         Self::refuse_if_set_up(store.as_ref())?;
         let account = account_id_for(account_name);
-        let endpoint = endpoint()?;
+        let endpoint = endpoint_for(&server.addr)?;
         let client = connect_to(&endpoint, &server).await?;
         let mut log = match fetch_entries(&client, &server, &account).await {
             Ok(entries) if entries.is_empty() => {
@@ -519,6 +525,24 @@ impl Device {
         let epoch = root.epoch().0;
         // Join the log: a Recover entry by this device, on top of the head.
         for _ in 0..CAS_RETRIES {
+            if log.is_current(&identity.device_id()) {
+                // An earlier attempt from this home got as far as the log
+                // and no further (the process died, or the answer was
+                // lost): finish it instead of adding the device twice.
+                roots.insert(epoch, root);
+                let parts = Parts {
+                    store,
+                    identity,
+                    server,
+                    account,
+                    account_name,
+                    device_name,
+                    roots,
+                    log,
+                    endpoint,
+                };
+                return Self::set_up(parts, client).await;
+            }
             let entry = log
                 .recover(&identity, device_name.clone(), &root, now_ms())
                 .map_err(|e| Error::BadLog(e.to_string()))?;
@@ -543,16 +567,24 @@ impl Device {
                     };
                     return Self::set_up(parts, client).await;
                 }
-                Err(e) if e.code() == Some(FailureCode::Conflict) => {
-                    let entries = fetch_entries(&client, &server, &account).await?;
+                Err(e) => {
+                    let conflict = e.code() == Some(FailureCode::Conflict);
+                    // Fetch again: another device wrote first, or our own
+                    // entry landed and only the answer was lost (then the
+                    // loop's first check finishes the set-up).
+                    let Ok(entries) = fetch_entries(&client, &server, &account).await else {
+                        return Err(Error::from_server(&server.addr, e));
+                    };
                     let head = log.head();
                     log = LogState::verify_from_trusted(&entries, Some(&head))
                         .map_err(|e| Error::BadLog(e.to_string()))?;
+                    if !conflict && !log.is_current(&identity.device_id()) {
+                        return Err(Error::from_server(&server.addr, e));
+                    }
                     if log.epoch().0 != epoch {
                         return Err(Error::Busy);
                     }
                 }
-                Err(e) => return Err(Error::from_server(&server.addr, e)),
             }
         }
         Err(Error::Busy)
@@ -572,7 +604,7 @@ impl Device {
     ) -> Result<ShownLink> {
         Self::refuse_if_set_up(store.as_ref())?;
         let identity = identity_in(store.as_ref())?;
-        let endpoint = endpoint()?;
+        let endpoint = endpoint_for(&server.addr)?;
         let shown = link::show_as_new(&endpoint, via, options).await?;
         Ok(ShownLink {
             store,
@@ -701,23 +733,61 @@ impl Device {
             let entries = make(log, self.current_root()?)?;
             let next = log.next_sequence();
             let c = self.client().await?;
-            match c
+            let result = c
                 .append(
                     &self.account,
                     next,
                     entries.iter().map(Wire::encode).collect(),
                 )
-                .await
-            {
+                .await;
+            match result {
                 Ok(()) => {
-                    self.sync().await?;
+                    self.appended(&entries).await;
                     return Ok(());
                 }
                 Err(e) if e.code() == Some(FailureCode::Conflict) => continue,
-                Err(e) => return Err(Error::from_server(&self.server.addr, e)),
+                Err(e) => {
+                    // The answer may be what was lost: look before saying
+                    // the change did not happen.
+                    if self.landed(&entries).await {
+                        return Ok(());
+                    }
+                    return Err(Error::from_server(&self.server.addr, e));
+                }
             }
         }
         Err(Error::Busy)
+    }
+
+    /// After a successful append: take the entries into the local log and
+    /// remember the new head, then catch up with the server if it answers
+    /// (a failure there does not undo what was written).
+    async fn appended(&mut self, entries: &[SignedEntry]) {
+        if let Some(log) = self.log.as_mut() {
+            let mut next = log.clone();
+            if entries.iter().all(|e| next.apply(e).is_ok()) {
+                let head = next.head();
+                if self.store.save(HEAD, &head.to_bytes()).is_ok() {
+                    self.head = head;
+                }
+                *log = next;
+            }
+        }
+        let _ = self.sync().await;
+    }
+
+    /// Whether `entries` are in the server's log (after an unclear error).
+    async fn landed(&mut self, entries: &[SignedEntry]) -> bool {
+        let Some(last) = entries.last() else {
+            return false;
+        };
+        if self.sync().await.is_err() {
+            return false;
+        }
+        self.log.as_ref().is_some_and(|log| {
+            log.hash_at(last.body().sequence)
+                .is_some_and(|h| *h == last.hash())
+        })
     }
 
     /// Back up `paths` (files or folders) as a new snapshot of this device
@@ -848,8 +918,9 @@ impl Device {
             }
             None => list
                 .iter()
+                .filter(|s| s.device_name.is_some())
                 .find(|s| s.device == me)
-                .or_else(|| list.first())
+                .or_else(|| list.iter().find(|s| s.device_name.is_some()))
                 .cloned()
                 .ok_or(Error::NoSnapshot(
                     "the account has no backup yet; run `keylink backup` first".into(),
@@ -990,12 +1061,56 @@ impl Device {
         Err(Error::Busy)
     }
 
-    /// Replace the password wrap.
+    /// Check that `password` opens the account's current password wrap
+    /// (one Argon2id run): before revoking or changing what protects the
+    /// account, so a typo or someone at an unlocked device cannot.
     ///
     /// # Errors
-    /// Log and network errors.
-    pub async fn change_password(&mut self, new: &Password, params: KdfParams) -> Result<()> {
+    /// [`Error::WrongPassword`], [`Error::NoWrap`], log and network errors.
+    pub async fn check_password(&mut self, password: &Password) -> Result<()> {
         self.sync().await?;
+        let c = self.client().await?;
+        let bytes = match c
+            .request(&Request::GetWraps {
+                account: self.account,
+            })
+            .await
+            .map_err(|e| Error::from_server(&self.server.addr, e))?
+        {
+            Response::Wraps { password_wrap, .. } => password_wrap,
+            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
+        };
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        if log.password_wrap_hash().is_none() {
+            return Err(Error::NoWrap("the account has no password set"));
+        }
+        let wrap = KeyWrap::from_bytes(&bytes)
+            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+        log.check_wrap(&wrap)
+            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+        let root = wrap
+            .open_password(password, KdfPolicy::default())
+            .map_err(|_| Error::WrongPassword)?;
+        if !keylink_keys::primitives::ct_eq(
+            root.expose_secret(),
+            self.current_root()?.expose_secret(),
+        ) {
+            return Err(Error::BadLog("the password wrap holds another key".into()));
+        }
+        Ok(())
+    }
+
+    /// Replace the password wrap; `current` must open the current one.
+    ///
+    /// # Errors
+    /// [`Error::WrongPassword`], log and network errors.
+    pub async fn change_password(
+        &mut self,
+        current: &Password,
+        new: &Password,
+        params: KdfParams,
+    ) -> Result<()> {
+        self.check_password(current).await?;
         let root = self.current_root()?.duplicate();
         let wrap = KeyWrap::seal_password(&root, &self.account, new, params, &mut rng())
             .map_err(|e| Error::BadSecret(e.to_string()))?;
@@ -1014,12 +1129,14 @@ impl Device {
     }
 
     /// Make a new recovery key, wrap the root key under it and record it;
-    /// the old one stops working. Returns the new key, to show once.
+    /// the old one stops working. `password` must open the current
+    /// password wrap. Returns the new key, to show once: once the log
+    /// records it, it is returned even if catching up afterwards fails.
     ///
     /// # Errors
-    /// Log and network errors.
-    pub async fn rotate_recovery_key(&mut self) -> Result<RecoveryKey> {
-        self.sync().await?;
+    /// [`Error::WrongPassword`], log and network errors.
+    pub async fn rotate_recovery_key(&mut self, password: &Password) -> Result<RecoveryKey> {
+        self.check_password(password).await?;
         let root = self.current_root()?.duplicate();
         let key = RecoveryKey::generate(&mut rng());
         let wrap = KeyWrap::seal_recovery(&root, &self.account, &key, &mut rng())
@@ -1199,15 +1316,35 @@ fn older_roots(
     account: &AccountId,
     log: &LogState,
 ) -> Result<BTreeMap<u64, RootKey>> {
+    check_root(root, account, log)?;
     let mut out = BTreeMap::new();
     if !log.epoch_history().is_empty() {
         for k in open_epoch_history(root, account, log.epoch_history())
             .map_err(|e| Error::BadLog(format!("epoch history: {e}")))?
         {
+            // Each older key must be the one the log records for its epoch.
+            check_root(&k, account, log)?;
             out.insert(k.epoch().0, k);
         }
     }
+    if (0..root.epoch().0).any(|e| !out.contains_key(&e)) {
+        return Err(Error::BadLog("the epoch history misses an epoch".into()));
+    }
     Ok(out)
+}
+
+/// `root` must be the key whose account key the log records for its epoch.
+fn check_root(root: &RootKey, account: &AccountId, log: &LogState) -> Result<()> {
+    let expected = log.account_key(root.epoch()).ok_or(Error::BadLog(
+        "a key for an epoch the log does not have".into(),
+    ))?;
+    if !root.matches_account_key(account, &expected) {
+        return Err(Error::BadLog(format!(
+            "the key of epoch {} is not the one the log records",
+            root.epoch().0
+        )));
+    }
+    Ok(())
 }
 
 fn hex(b: &[u8]) -> String {

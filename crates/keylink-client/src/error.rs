@@ -113,6 +113,13 @@ impl Error {
                 }
             }
             keylink_server::ClientError::Refused { code, message } => {
+                // Text from the server reaches a terminal: no control
+                // characters (escape sequences could rewrite the screen).
+                let message: String = message
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .take(300)
+                    .collect();
                 if code == FailureCode::Forbidden && message.contains("revoked") {
                     Error::Revoked
                 } else {

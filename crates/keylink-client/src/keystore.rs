@@ -31,6 +31,12 @@ pub enum KeyStoreError {
         #[source]
         source: std::io::Error,
     },
+    /// Another process holds this key store.
+    #[error("another keylink command is using {path}; wait for it to finish")]
+    Busy {
+        /// The folder.
+        path: String,
+    },
     /// The folder can be read by others: refusing to keep secrets there.
     #[error(
         "{path} can be read by other users (mode {mode:o}); run `chmod 700 {path}` or choose another --home"
@@ -69,6 +75,10 @@ pub trait KeyStore: Send + Sync {
 #[derive(Clone, Debug)]
 pub struct FileKeyStore {
     dir: PathBuf,
+    /// An exclusive lock on `dir/lock`, held while this store is open, so
+    /// two processes never interleave their writes (and a head never moves
+    /// backwards).
+    _lock: std::sync::Arc<fs::File>,
 }
 
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreError {
@@ -76,8 +86,12 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> KeyStoreE
     move |source| KeyStoreError::Io { op, path, source }
 }
 
+/// The lock file's name (not an entry).
+const LOCK: &str = "lock";
+
 fn check_name(name: &str) -> Result<(), KeyStoreError> {
     let ok = !name.is_empty()
+        && name != LOCK
         && name.len() <= 64
         && name
             .bytes()
@@ -113,7 +127,26 @@ impl FileKeyStore {
                 mode,
             });
         }
-        // Leftovers of an interrupted save.
+        let lock_path = dir.join(LOCK);
+        let lock = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(io("create", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(KeyStoreError::Busy {
+                    path: dir.display().to_string(),
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(io("lock", &lock_path)(e)),
+        }
+        // Leftovers of an interrupted save (no other process is saving:
+        // the lock is ours).
         if let Ok(entries) = fs::read_dir(&dir) {
             for e in entries.flatten() {
                 if e.file_name().to_string_lossy().starts_with(".tmp-") {
@@ -121,7 +154,10 @@ impl FileKeyStore {
                 }
             }
         }
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            _lock: std::sync::Arc::new(lock),
+        })
     }
 
     /// The folder.
@@ -207,6 +243,18 @@ mod tests {
             ks.save("../x", b""),
             Err(KeyStoreError::BadName(_))
         ));
+    }
+
+    #[test]
+    fn a_second_opener_is_told_the_store_is_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = FileKeyStore::open(dir.path().join("home")).unwrap();
+        assert!(matches!(
+            FileKeyStore::open(dir.path().join("home")),
+            Err(KeyStoreError::Busy { .. })
+        ));
+        drop(first);
+        FileKeyStore::open(dir.path().join("home")).unwrap();
     }
 
     #[test]

@@ -806,6 +806,23 @@ async fn verify_welcome(
         open_epoch_history(&welcome.root, &welcome.account, log.epoch_history())
             .map_err(|_| LinkError::VerificationFailed("the epoch history does not open"))?
     };
+    // Every older key must be the one the log records for its epoch, and
+    // none may be missing.
+    for k in &older_roots {
+        let ok = log
+            .account_key(k.epoch())
+            .is_some_and(|a| k.matches_account_key(&welcome.account, &a));
+        if !ok {
+            return Err(LinkError::VerificationFailed(
+                "an older key in the epoch history is not the log's",
+            ));
+        }
+    }
+    if older_roots.len() as u64 != welcome.root.epoch().0 {
+        return Err(LinkError::VerificationFailed(
+            "the epoch history misses an epoch",
+        ));
+    }
     Ok(Linked {
         account: welcome.account,
         root: welcome.root,

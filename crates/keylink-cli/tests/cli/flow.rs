@@ -114,9 +114,22 @@ fn the_whole_flow_through_the_binary() {
 
     // A revokes B (re-wrapping under the password and the recovery key),
     // then backs up a changed tree.
+    // A mistyped password is refused before anything changes.
+    write(&p("pw-typo"), "correct horse battery stapel\n");
+    let mut c = env.cmd_with_password(&p("a"), &p("pw-typo"));
+    c.args(["devices", "revoke", "laptop", "--yes"]);
+    let line = env.fails(c);
+    assert!(line.contains("wrong password"), "{line}");
+    assert_eq!(devices("a").0.len(), 2, "nothing revoked after a typo");
     let mut c = env.cmd(&p("a"));
-    c.args(["devices", "revoke", "laptop", "--recovery-key-file"])
-        .arg(p("rk"));
+    c.args([
+        "devices",
+        "revoke",
+        "laptop",
+        "--yes",
+        "--recovery-key-file",
+    ])
+    .arg(p("rk"));
     env.ok(c);
     tree(&p("data"), 2);
     std::fs::write(p("data/after-revoke.txt"), b"written after B was revoked").unwrap();
@@ -133,7 +146,39 @@ fn the_whole_flow_through_the_binary() {
     c.arg("restore").arg("phone").arg("--to").arg(p("out-b2"));
     let line = env.fails(c);
     assert!(line.contains("removed from the account"), "{line}");
-    assert!(!p("out-b2/data/after-revoke.txt").exists());
+    assert!(!p("out-b2").exists(), "nothing restored");
+    // Below the CLI: the server refuses B's authentication, so B cannot
+    // fetch objects at all, and B holds no key of the new epoch.
+    let b_identity = std::fs::read(p("b/identity")).unwrap();
+    let b_roots = std::fs::read(p("b/roots")).unwrap();
+    assert_eq!(b_roots.len(), 40, "B holds exactly one key, epoch 0's");
+    assert_eq!(&b_roots[..8], &0u64.to_be_bytes());
+    let a_roots = std::fs::read(p("a/roots")).unwrap();
+    assert_eq!(a_roots.len(), 80, "A holds epochs 0 and 1");
+    let refused = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let identity = keylink_keys::DeviceIdentity::from_secret_bytes(
+            b_identity[..32].try_into().unwrap(),
+            b_identity[32..].try_into().unwrap(),
+        );
+        let ep = keylink_net::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+        let c = keylink_server::ServerClient::connect(
+            &ep,
+            server.addr.parse().unwrap(),
+            &keylink_net::ServerTrust::Pinned(
+                keylink_net::Fingerprint::parse(&server.fingerprint).unwrap(),
+            ),
+        )
+        .await
+        .unwrap();
+        let account = keylink_client::account_id_for("ada-family");
+        c.authenticate(&account, &identity).await.err()
+    });
+    let refused = refused.expect("the server authenticated a revoked device");
+    assert_eq!(
+        refused.code(),
+        Some(keylink_wire::server::FailureCode::Forbidden),
+        "{refused}"
+    );
 
     // C recovers with only the password and restores the new snapshot.
     let c = recover("c", "desktop");
@@ -158,6 +203,7 @@ fn the_whole_flow_through_the_binary() {
     c.args(["--json", "recovery-key", "show"]);
     assert_eq!(json(&env.ok(c))["set"], true);
     let before_rotate = env.log.borrow().text.len();
+    // (rotating asks for the password, from the file)
     let mut c = env.cmd(&p("a"));
     c.args(["--json", "recovery-key", "rotate"]);
     let rotated = json(&env.ok(c))["recovery_key"]
@@ -177,8 +223,15 @@ fn the_whole_flow_through_the_binary() {
 
     // A changes the password: the new one recovers, the old one fails.
     write(&p("pw2"), "a much better passphrase\n");
+    // The current password is asked first: a wrong one changes nothing.
     let mut c = env.cmd_with_password(&p("a"), &p("pw2"));
-    c.args(["password", "change"]);
+    c.args(["password", "change", "--new-password-file"])
+        .arg(p("pw2"));
+    let line = env.fails(c);
+    assert!(line.contains("wrong password"), "{line}");
+    let mut c = env.cmd(&p("a"));
+    c.args(["password", "change", "--new-password-file"])
+        .arg(p("pw2"));
     env.ok(c);
     let c = recover("e", "old-pw");
     let line = env.fails(c);
@@ -197,7 +250,12 @@ fn the_whole_flow_through_the_binary() {
     env.ok(c);
     assert!(same_tree(&p("data"), &p("out-f/data")) >= 9);
 
-    // Failures: one line, non-zero, nothing damaged.
+    // Failures: one line, non-zero, nothing damaged. A's home must come
+    // out of all of them byte for byte as it went in.
+    let mut c = env.cmd(&p("a"));
+    c.arg("snapshots");
+    env.ok(c); // catch A up with the log first
+    let home_a = snapshot_dir(&p("a"));
     // A wrong recovery key (well formed, not the account's).
     write(
         &p("rk-wrong"),
@@ -268,6 +326,15 @@ fn the_whole_flow_through_the_binary() {
             }
         }
     }
+    // Restoring into a folder that is not empty needs --force.
+    std::fs::create_dir_all(p("busy")).unwrap();
+    std::fs::write(p("busy/mine.txt"), b"keep me").unwrap();
+    let mut c = env.cmd(&p("a"));
+    c.arg("restore").arg("--to").arg(p("busy"));
+    let line = env.fails(c);
+    assert!(line.contains("not empty"), "{line}");
+    assert_eq!(std::fs::read(p("busy/mine.txt")).unwrap(), b"keep me");
+    assert!(snapshot_dir(&p("a")) == home_a, "A's home changed");
     // The account is intact after all of it: A still backs up and lists.
     let mut c = env.cmd(&p("a"));
     c.arg("snapshots");
@@ -283,6 +350,18 @@ fn the_whole_flow_through_the_binary() {
         "RUST_LOG=trace produced {} bytes",
         all.len()
     );
+    // The typo'd recovery key (one digit from the real one) appears nowhere
+    // either, nor the device identity secrets.
+    let typo_text = std::fs::read_to_string(p("rk-typo")).unwrap();
+    assert!(!all.contains(typo_text.trim()));
+    for home in ["a", "b", "c", "d"] {
+        let id = std::fs::read(p(&format!("{home}/identity"))).unwrap();
+        for half in id.chunks(32) {
+            let h = hex::encode(half);
+            assert!(!all.contains(&h) && !all.contains(&h.to_uppercase()));
+            assert!(!all.contains(&format!("{:?}", half)));
+        }
+    }
     for rec in roots.chunks(40) {
         let key = hex::encode(&rec[8..]);
         assert!(!all.contains(&key) && !all.contains(&key.to_uppercase()));
@@ -296,6 +375,20 @@ fn the_whole_flow_through_the_binary() {
         assert!(!all.contains(key.as_str()));
         assert!(!all.replace([' ', '-', '\n'], "").contains(&digits));
     }
+}
+
+/// Every file of a folder (but the lock) with its bytes.
+fn snapshot_dir(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out: Vec<_> = walkdir(dir)
+        .into_iter()
+        .filter(|p| p.is_file() && !p.ends_with("lock"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
