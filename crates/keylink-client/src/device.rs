@@ -524,24 +524,14 @@ impl Device {
         let mut roots = older_roots(&root, &account, &log)?;
         let epoch = root.epoch().0;
         // Join the log: a Recover entry by this device, on top of the head.
+        // An earlier attempt from this home may have got as far as the log
+        // and no further (the process died, or the answer was lost): then
+        // the device is already current, and the set-up is only finished.
+        let mut joined = false;
         for _ in 0..CAS_RETRIES {
             if log.is_current(&identity.device_id()) {
-                // An earlier attempt from this home got as far as the log
-                // and no further (the process died, or the answer was
-                // lost): finish it instead of adding the device twice.
-                roots.insert(epoch, root);
-                let parts = Parts {
-                    store,
-                    identity,
-                    server,
-                    account,
-                    account_name,
-                    device_name,
-                    roots,
-                    log,
-                    endpoint,
-                };
-                return Self::set_up(parts, client).await;
+                joined = true;
+                break;
             }
             let entry = log
                 .recover(&identity, device_name.clone(), &root, now_ms())
@@ -553,19 +543,8 @@ impl Device {
                 Ok(()) => {
                     log.apply(&entry)
                         .map_err(|e| Error::BadLog(e.to_string()))?;
-                    roots.insert(epoch, root);
-                    let parts = Parts {
-                        store,
-                        identity,
-                        server,
-                        account,
-                        account_name,
-                        device_name,
-                        roots,
-                        log,
-                        endpoint,
-                    };
-                    return Self::set_up(parts, client).await;
+                    joined = true;
+                    break;
                 }
                 Err(e) => {
                     let conflict = e.code() == Some(FailureCode::Conflict);
@@ -587,7 +566,22 @@ impl Device {
                 }
             }
         }
-        Err(Error::Busy)
+        if !joined {
+            return Err(Error::Busy);
+        }
+        roots.insert(epoch, root);
+        let parts = Parts {
+            store,
+            identity,
+            server,
+            account,
+            account_name,
+            device_name,
+            roots,
+            log,
+            endpoint,
+        };
+        Self::set_up(parts, client).await
     }
 
     /// New device: show a link code (through the server's relay, or
