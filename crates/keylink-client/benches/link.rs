@@ -280,10 +280,10 @@ fn main() {
         let mut m = member(&info, 99).await;
         one_link(info, &mut m, 5000).await;
         one_link_traced(info, &mut m, 5001, true).await;
-        let (n, took) = throughput(200, 50).await;
+        let (n, took) = throughput(400, 200).await;
         println!(
             "  throughput: {n} links ({} accounts in parallel) in {took:?} = {:.0} links/s",
-            50,
+            200,
             n as f64 / took.as_secs_f64()
         );
     });
