@@ -72,6 +72,7 @@ async fn expired_codes_are_refused_by_the_scanner_and_by_the_relay() {
     })
     .await;
     let mut a = create(&w.info, 20).await;
+    let before = log_len(&w, &a).await;
     let ep_b = endpoint();
     let opts = options();
     // The code's own expiry, checked before connecting.
@@ -113,6 +114,7 @@ async fn expired_codes_are_refused_by_the_scanner_and_by_the_relay() {
     let r = scan_as_existing(&a_ep, &code, a.existing(), &opts, approve_all).await;
     assert_eq!(r.unwrap_err(), LinkError::CodeSpent);
     assert_eq!(b.await.unwrap().unwrap_err(), LinkError::CodeSpent);
+    assert_eq!(log_len(&w, &a).await, before, "nothing appended");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
