@@ -327,14 +327,21 @@ impl Accounts {
             log.state.password_wrap_hash(),
             log.state.recovery_wrap_hash(),
         );
-        let pw = pw.ok_or((
-            FailureCode::NotFound,
-            "no current password wrap (pending after a rotation)".into(),
-        ))?;
+        // A wrap pending after a rotation is not served; the other one
+        // still is (empty bytes stand for the missing password wrap).
+        if pw.is_none() && rw.is_none() {
+            return Err((
+                FailureCode::NotFound,
+                "no current wrap (both pending after a rotation)".into(),
+            ));
+        }
         let store = self.store.clone();
         let account = *account;
         tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
-            let p = store.get(&wrap_key(&account, &pw)?, MAX_WRAP)?;
+            let p = match pw {
+                Some(h) => store.get(&wrap_key(&account, &h)?, MAX_WRAP)?,
+                None => Vec::new(),
+            };
             let r = match rw {
                 Some(h) => Some(store.get(&wrap_key(&account, &h)?, MAX_WRAP)?),
                 None => None,

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod device;
 mod evil_relay;
 mod link_e2e;
 mod link_failures;

@@ -1,0 +1,85 @@
+//! `Device` through the library, against a real server: the paths the
+//! command line does not take.
+
+use std::sync::Arc;
+
+use keylink_client::{Device, Error, FileKeyStore, Unlock};
+use keylink_keys::{KdfParams, Password};
+use keylink_wire::account::DeviceName;
+
+use crate::support::*;
+
+fn store(dir: &std::path::Path, name: &str) -> Arc<FileKeyStore> {
+    Arc::new(FileKeyStore::open(dir.join(name)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_without_the_password_keeps_the_recovery_key_working() {
+    let w = world().await;
+    let t = tempfile::tempdir().unwrap();
+    let pw = Password::new("correct horse battery staple").unwrap();
+    let (mut a, rk) = Device::create(
+        store(t.path(), "a"),
+        w.info,
+        "revoke-no-password",
+        &DeviceName::new("phone").unwrap(),
+        &pw,
+        KdfParams::DEFAULT,
+        true,
+    )
+    .await
+    .unwrap();
+    let rk = rk.unwrap();
+    let b = Device::recover(
+        store(t.path(), "b"),
+        w.info,
+        "revoke-no-password",
+        &DeviceName::new("laptop").unwrap(),
+        Unlock::Password(&pw),
+    )
+    .await
+    .unwrap();
+    // A wrong password is refused before anything changes.
+    let wrong = Password::new("not the password at all").unwrap();
+    assert!(matches!(
+        a.check_password(&wrong).await,
+        Err(Error::WrongPassword)
+    ));
+    // Revoke B, re-wrapping under the recovery key only: the password wrap
+    // is pending, the recovery wrap is current.
+    a.revoke(b.device_id(), None, Some(&rk)).await.unwrap();
+    let by_password = Device::recover(
+        store(t.path(), "c"),
+        w.info,
+        "revoke-no-password",
+        &DeviceName::new("desktop").unwrap(),
+        Unlock::Password(&pw),
+    )
+    .await;
+    assert!(
+        matches!(by_password, Err(Error::NoWrap(_))),
+        "{by_password:?}"
+    );
+    let mut d = Device::recover(
+        store(t.path(), "d"),
+        w.info,
+        "revoke-no-password",
+        &DeviceName::new("tablet").unwrap(),
+        Unlock::RecoveryKey(&rk),
+    )
+    .await
+    .unwrap();
+    let (devices, _) = d.devices().await.unwrap();
+    assert!(!devices.iter().any(|v| v.id == b.device_id()));
+    assert_eq!(devices.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_command_on_one_home_is_told_it_is_busy() {
+    let t = tempfile::tempdir().unwrap();
+    let _first = store(t.path(), "home");
+    assert!(matches!(
+        FileKeyStore::open(t.path().join("home")),
+        Err(keylink_client::KeyStoreError::Busy { .. })
+    ));
+}
