@@ -43,6 +43,15 @@ const HEAD: &str = "head";
 /// How many times a write is retried when another device appended first.
 const CAS_RETRIES: usize = 16;
 
+/// Run CPU-heavy work (Argon2id: ~130 ms) without stalling the other
+/// tasks of a multi-threaded runtime; inline on a current-thread one.
+fn heavy<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 fn rng() -> UnwrapErr<rand::rngs::SysRng> {
     UnwrapErr(rand::rngs::SysRng)
 }
@@ -400,8 +409,9 @@ impl Device {
         let account = account_id_for(account_name);
         let mut rng = rng();
         let root = RootKey::generate(Epoch::GENESIS, &mut rng);
-        let password_wrap = KeyWrap::seal_password(&root, &account, password, params, &mut rng)
-            .map_err(|e| Error::BadSecret(e.to_string()))?;
+        let password_wrap =
+            heavy(|| KeyWrap::seal_password(&root, &account, password, params, &mut rng))
+                .map_err(|e| Error::BadSecret(e.to_string()))?;
         let recovery = with_recovery_key.then(|| RecoveryKey::generate(&mut rng));
         let recovery_wrap = match &recovery {
             Some(k) => Some(
@@ -503,7 +513,7 @@ impl Device {
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
                 log.check_wrap(&wrap)
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-                wrap.open_password(p, KdfPolicy::default())
+                heavy(|| wrap.open_password(p, KdfPolicy::default()))
                     .map_err(|_| Error::WrongPassword)?
             }
             Unlock::RecoveryKey(k) => {
@@ -1016,8 +1026,8 @@ impl Device {
                 .filter(|k| k.epoch() < root.epoch())
                 .map(RootKey::duplicate)
                 .collect();
-            let rotation = log
-                .revoke(
+            let rotation = heavy(|| {
+                log.revoke(
                     &identity,
                     &root,
                     &older,
@@ -1026,7 +1036,8 @@ impl Device {
                     now_ms(),
                     &mut rng,
                 )
-                .map_err(|e| Error::Device(format!("cannot revoke: {e}")))?;
+            })
+            .map_err(|e| Error::Device(format!("cannot revoke: {e}")))?;
             // The new wraps first: a crash after this leaves wraps nobody
             // uses, never a log naming a wrap the server does not have.
             for w in [&rotation.password_wrap, &rotation.recovery_wrap]
@@ -1082,8 +1093,7 @@ impl Device {
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
         log.check_wrap(&wrap)
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-        let root = wrap
-            .open_password(password, KdfPolicy::default())
+        let root = heavy(|| wrap.open_password(password, KdfPolicy::default()))
             .map_err(|_| Error::WrongPassword)?;
         if !keylink_keys::primitives::ct_eq(
             root.expose_secret(),
@@ -1106,7 +1116,7 @@ impl Device {
     ) -> Result<()> {
         self.check_password(current).await?;
         let root = self.current_root()?.duplicate();
-        let wrap = KeyWrap::seal_password(&root, &self.account, new, params, &mut rng())
+        let wrap = heavy(|| KeyWrap::seal_password(&root, &self.account, new, params, &mut rng()))
             .map_err(|e| Error::BadSecret(e.to_string()))?;
         self.put_wrap(&wrap).await?;
         let identity = self.identity.clone();
