@@ -7,11 +7,11 @@
 //! head it verified). Each is replaced atomically; the head only moves
 //! forward, and every log the server serves must contain it.
 
+use crate::clock::now_ms;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use keylink_account::{
     DeviceInfo, Head, HistoryAction, HistoryEvent, Joined, LogState, RotationWraps, genesis,
@@ -54,13 +54,6 @@ fn heavy<T>(work: impl FnOnce() -> T) -> T {
 
 fn rng() -> UnwrapErr<rand::rngs::SysRng> {
     UnwrapErr(rand::rngs::SysRng)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// The account id a name stands for: the first 16 bytes of
@@ -173,6 +166,9 @@ pub struct Device {
     times: BTreeMap<u64, u64>,
     endpoint: Endpoint,
     client: Option<ServerClient>,
+    /// Whether `client`'s connection has proved to be this device (the
+    /// server remembers it per connection).
+    authenticated: bool,
 }
 
 impl std::fmt::Debug for Device {
@@ -328,6 +324,7 @@ impl Device {
             times: BTreeMap::new(),
             endpoint,
             client: None,
+            authenticated: false,
         })
     }
 
@@ -371,6 +368,7 @@ impl Device {
             times: BTreeMap::new(),
             endpoint,
             client: None,
+            authenticated: false,
         })
     }
 
@@ -650,14 +648,22 @@ impl Device {
         }
         let c = connect_to(&self.endpoint, &self.server).await?;
         self.client = Some(c.clone());
+        self.authenticated = false;
         Ok(c)
     }
 
+    /// Prove to the server that this connection is this device, once per
+    /// connection.
     async fn authenticate(&mut self) -> Result<()> {
+        if self.authenticated && self.client.is_some() {
+            return Ok(());
+        }
         let c = self.client().await?;
         c.authenticate(&self.account, &self.identity)
             .await
-            .map_err(|e| Error::from_server(&self.server.addr, e))
+            .map_err(|e| Error::from_server(&self.server.addr, e))?;
+        self.authenticated = true;
+        Ok(())
     }
 
     /// Fetch the log, verify it from genesis against the remembered head,

@@ -64,6 +64,7 @@
 //! lower-level driver is [`link`]). Recovery: [`Device::recover`] with the
 //! password or the recovery key.
 
+mod clock;
 mod device;
 mod error;
 mod keystore;

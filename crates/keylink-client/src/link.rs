@@ -16,7 +16,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use crate::clock::{now_ms, unix_now};
 
 use keylink_account::{Head, LogState, compare_heads, open_epoch_history};
 use keylink_keys::{AccountId, DeviceId, DeviceIdentity, RootKey};
@@ -200,13 +202,6 @@ pub enum ShowVia {
         /// unspecified).
         advertise: SocketAddr,
     },
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn relay_err(e: impl std::fmt::Display) -> LinkError {
@@ -975,12 +970,8 @@ async fn append_device(
         if log.is_current(&device) {
             return Ok(log);
         }
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
         let entry = log
-            .add_device(me.identity, me.root, record.clone(), now_ms)
+            .add_device(me.identity, me.root, record.clone(), now_ms())
             .map_err(|e| Refusal::Failed(e.to_string()))?;
         match me
             .server
