@@ -752,7 +752,7 @@ impl Device {
                 .await;
             match result {
                 Ok(()) => {
-                    self.appended(&entries).await;
+                    self.appended(&entries);
                     return Ok(());
                 }
                 Err(e) if e.code() == Some(FailureCode::Conflict) => continue,
@@ -770,9 +770,9 @@ impl Device {
     }
 
     /// After a successful append: take the entries into the local log and
-    /// remember the new head, then catch up with the server if it answers
-    /// (a failure there does not undo what was written).
-    async fn appended(&mut self, entries: &[SignedEntry]) {
+    /// remember the new head. No second fetch: the next operation syncs
+    /// anyway, and a failure then does not undo what was written.
+    fn appended(&mut self, entries: &[SignedEntry]) {
         if let Some(log) = self.log.as_mut() {
             let mut next = log.clone();
             if entries.iter().all(|e| next.apply(e).is_ok()) {
@@ -783,7 +783,6 @@ impl Device {
                 *log = next;
             }
         }
-        let _ = self.sync().await;
     }
 
     /// Whether `entries` are in the server's log (after an unclear error).
