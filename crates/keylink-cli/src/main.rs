@@ -273,12 +273,10 @@ fn store(cli: &Cli) -> anyhow::Result<Arc<dyn KeyStore>> {
 }
 
 fn server_info(s: &ServerFlags) -> anyhow::Result<ServerInfo> {
-    Ok(ServerInfo {
-        addr: s.server,
-        fingerprint: Fingerprint::parse(&s.fingerprint).map_err(|_| {
-            anyhow!("--fingerprint must be sha256: and 64 hex digits, as the server printed it")
-        })?,
-    })
+    let fingerprint = Fingerprint::parse(&s.fingerprint).map_err(|_| {
+        anyhow!("--fingerprint must be sha256: and 64 hex digits, as the server printed it")
+    })?;
+    Ok(ServerInfo::new(s.server, fingerprint))
 }
 
 /// An account name is how a fresh device finds the account again, so it
@@ -568,7 +566,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     bind: *addr,
                     advertise: *addr,
                 },
-                None => ShowVia::Relay(info),
+                None => ShowVia::Relay(info.clone()),
             };
             let shown = Device::show_link(store, info, via, &options).await?;
             let code = shown.code_text().to_string();

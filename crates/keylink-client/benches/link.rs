@@ -103,7 +103,7 @@ async fn one_link_traced(info: ServerInfo, m: &mut Member, seed: u64, trace: boo
         name: DeviceName::new("laptop").unwrap(),
         known_head: None,
     };
-    let shown = show_as_new(&ep_b, ShowVia::Relay(info), &opts)
+    let shown = show_as_new(&ep_b, ShowVia::Relay(info.clone()), &opts)
         .await
         .unwrap();
     mark("code shown (connected, channel open)");
@@ -194,10 +194,7 @@ async fn start(store: Arc<dyn Store>) -> (Server, ServerInfo) {
         },
     )
     .unwrap();
-    let info = ServerInfo {
-        addr: server.local_addr().unwrap(),
-        fingerprint: server.fingerprint(),
-    };
+    let info = ServerInfo::new(server.local_addr().unwrap(), server.fingerprint());
     (server, info)
 }
 
@@ -212,7 +209,7 @@ async fn full_links(store: Arc<dyn Store>, rounds: usize) -> Duration {
     let mut times = Vec::with_capacity(rounds);
     for (i, m) in members.iter_mut().enumerate() {
         let t = Instant::now();
-        one_link(info, m, 1000 + i as u64).await;
+        one_link(info.clone(), m, 1000 + i as u64).await;
         times.push(t.elapsed());
     }
     median(times)
@@ -228,12 +225,13 @@ async fn throughput(concurrent: usize, accounts: usize) -> (usize, Duration) {
     let t = Instant::now();
     let mut tasks = Vec::new();
     for (k, mut m) in members.into_iter().enumerate() {
+        let info = info.clone();
         tasks.push(tokio::spawn(async move {
             let mut set = Vec::new();
             // Each account links `per` devices one after another; the
             // accounts run at once.
             for j in 0..per {
-                one_link(info, &mut m, (k * 1000 + j) as u64).await;
+                one_link(info.clone(), &mut m, (k * 1000 + j) as u64).await;
                 set.push(j);
             }
             set.len()
@@ -278,8 +276,8 @@ fn main() {
         println!("  one link, step by step (in-memory store):");
         let (_server, info) = start(Arc::new(MemoryStore::new())).await;
         let mut m = member(&info, 99).await;
-        one_link(info, &mut m, 5000).await;
-        one_link_traced(info, &mut m, 5001, true).await;
+        one_link(info.clone(), &mut m, 5000).await;
+        one_link_traced(info.clone(), &mut m, 5001, true).await;
         let (n, took) = throughput(400, 200).await;
         println!(
             "  throughput: {n} links ({} accounts in parallel) in {took:?} = {:.0} links/s",

@@ -19,12 +19,12 @@ use keylink_account::{
 };
 use keylink_backup::{BackupStats, KeyRing, RestoreStats, SnapshotWriter, backup_paths};
 use keylink_keys::{
-    AccountId, DeviceId, DeviceIdentity, Epoch, KdfParams, KdfPolicy, KeyWrap, Password,
-    RecoveryKey, RootKey, labels,
+    AccountId, DeviceId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Password, RecoveryKey, RootKey,
+    labels,
 };
 use keylink_link::{JoinInfo, NewDevice};
-use keylink_net::{Endpoint, Fingerprint, ServerTrust, client_endpoint};
-use keylink_server::ServerClient;
+use keylink_net::{Endpoint, Fingerprint, ServerTrust};
+use keylink_server::{ServerClient, account_prefix};
 use keylink_wire::Wire;
 use keylink_wire::account::{DeviceName, SignedEntry};
 use keylink_wire::server::{FailureCode, Request, Response};
@@ -34,7 +34,8 @@ use zeroize::Zeroizing;
 use crate::error::{Error, Result};
 use crate::keystore::KeyStore;
 use crate::link::{self, LinkOptions, Linked, ServerInfo, ShowVia};
-use crate::remote::RemoteStore;
+use crate::network::Net;
+use crate::remote::{RemoteStore, StagedStore};
 
 const IDENTITY: &str = "identity";
 const DEVICE: &str = "device";
@@ -181,17 +182,16 @@ impl std::fmt::Debug for Device {
     }
 }
 
-/// A client endpoint of the server's address family.
-fn endpoint_for(server: &SocketAddr) -> Result<Endpoint> {
-    let bind: SocketAddr = if server.is_ipv6() {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    } else {
-        ([0, 0, 0, 0], 0).into()
-    };
-    client_endpoint(bind).map_err(|e| Error::Unreachable {
-        addr: "the network".into(),
-        why: e.to_string(),
-    })
+/// A client endpoint able to reach `server`, from its network.
+fn endpoint_for(server: &ServerInfo) -> Result<Endpoint> {
+    server
+        .net
+        .get()
+        .client_endpoint(server.addr)
+        .map_err(|e| Error::Unreachable {
+            addr: "the network".into(),
+            why: e.to_string(),
+        })
 }
 
 fn encode_roots(roots: &BTreeMap<u64, RootKey>) -> Zeroizing<Vec<u8>> {
@@ -288,6 +288,14 @@ impl Device {
     /// # Errors
     /// [`Error::NotInitialized`], [`Error::Damaged`], [`Error::KeyStore`].
     pub fn open(store: Arc<dyn KeyStore>) -> Result<Self> {
+        Self::open_on(store, Net::default())
+    }
+
+    /// Open the device set up in `store`, reaching its server through `net`.
+    ///
+    /// # Errors
+    /// As [`Device::open`].
+    pub fn open_on(store: Arc<dyn KeyStore>, net: Net) -> Result<Self> {
         let Some(cfg) = store.load(DEVICE)? else {
             return Err(Error::NotInitialized);
         };
@@ -306,14 +314,16 @@ impl Device {
             .map_err(|_| Error::Damaged("head"))?;
         let fingerprint =
             Fingerprint::parse(&config.fingerprint).map_err(|_| Error::Damaged("fingerprint"))?;
-        let endpoint = endpoint_for(&config.server)?;
+        let server = ServerInfo {
+            addr: config.server,
+            fingerprint,
+            net,
+        };
+        let endpoint = endpoint_for(&server)?;
         let account =
             AccountId::from_bytes(hex_array(&config.account).ok_or(Error::Damaged("account id"))?);
         Ok(Self {
-            server: ServerInfo {
-                addr: config.server,
-                fingerprint,
-            },
+            server,
             account,
             store,
             identity,
@@ -429,7 +439,7 @@ impl Device {
         );
         let log = LogState::verify(std::slice::from_ref(&g))
             .map_err(|_| Error::Internal("genesis does not verify"))?;
-        let endpoint = endpoint_for(&server.addr)?;
+        let endpoint = endpoint_for(&server)?;
         let client = connect_to(&endpoint, &server).await?;
         match client
             .request(&Request::CreateAccount {
@@ -476,7 +486,7 @@ impl Device {
     ) -> Result<Self> {
         Self::refuse_if_set_up(store.as_ref())?;
         let account = account_id_for(account_name);
-        let endpoint = endpoint_for(&server.addr)?;
+        let endpoint = endpoint_for(&server)?;
         let client = connect_to(&endpoint, &server).await?;
         let mut log = match fetch_entries(&client, &server, &account).await {
             Ok(entries) if entries.is_empty() => {
@@ -511,7 +521,7 @@ impl Device {
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
                 log.check_wrap(&wrap)
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-                heavy(|| wrap.open_password(p, KdfPolicy::default()))
+                heavy(|| wrap.open_password(p, server.net.get().kdf_policy()))
                     .map_err(|_| Error::WrongPassword)?
             }
             Unlock::RecoveryKey(k) => {
@@ -606,7 +616,7 @@ impl Device {
     ) -> Result<ShownLink> {
         Self::refuse_if_set_up(store.as_ref())?;
         let identity = identity_in(store.as_ref())?;
-        let endpoint = endpoint_for(&server.addr)?;
+        let endpoint = endpoint_for(&server)?;
         let shown = link::show_as_new(&endpoint, via, options).await?;
         Ok(ShownLink {
             store,
@@ -619,7 +629,7 @@ impl Device {
 
     /// The server and account this device belongs to.
     pub fn server(&self) -> ServerInfo {
-        self.server
+        self.server.clone()
     }
 
     /// The account's id.
@@ -817,19 +827,33 @@ impl Device {
         let sequence = previous.map_or(1, |h| h.snapshot_sequence + 1);
         let parent = previous.map(|h| h.snapshot_id);
         let root = self.current_root()?.duplicate();
-        let store = RemoteStore::new(self.client().await?, tokio::runtime::Handle::current());
+        let client = self.client().await?;
         let identity = self.identity.clone();
         let account = self.account;
         let paths = paths.to_vec();
-        let out = tokio::task::spawn_blocking(move || {
-            let mut w = SnapshotWriter::new(&store, account, &root, &identity, sequence, parent);
+        let write = move |store: &dyn keylink_store::Store| {
+            let mut w = SnapshotWriter::new(store, account, &root, &identity, sequence, parent);
             w.on_progress(progress);
             let sources: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
             backup_paths(&mut w, &sources, &mut rng())?;
             w.finish(now_ms(), &mut rng())
-        })
-        .await
-        .map_err(|_| Error::Internal("backup task"))??;
+        };
+        let out = if self.server.net.get().in_task_transfers() {
+            let staged = StagedStore::listing(&client, &account_prefix(&account))
+                .await
+                .map_err(|e| Error::from_server(&self.server.addr, e))?;
+            let out = write(&staged)?;
+            staged
+                .upload(&client)
+                .await
+                .map_err(|e| Error::from_server(&self.server.addr, e))?;
+            out
+        } else {
+            let store = RemoteStore::new(client, tokio::runtime::Handle::current());
+            tokio::task::spawn_blocking(move || write(&store))
+                .await
+                .map_err(|_| Error::Internal("backup task"))??
+        };
         let epoch = self.current_root()?.epoch();
         let identity = self.identity.clone();
         self.append_with(|log, root| {
@@ -936,19 +960,29 @@ impl Device {
                 ))?,
         };
         self.authenticate().await?;
-        let store = RemoteStore::new(self.client().await?, tokio::runtime::Handle::current());
+        let client = self.client().await?;
         let log = self.log.clone().ok_or(Error::Internal("no log"))?;
         let keys = self.keyring();
         let target = target.to_path_buf();
         let device = chosen.device;
-        tokio::task::spawn_blocking(move || {
-            let snap = keylink_backup::Snapshot::open(&store, &log, &keys, device)?;
+        let mut read = move |store: &dyn keylink_store::Store| {
+            let snap = keylink_backup::Snapshot::open(store, &log, &keys, device)?;
             let total = snap.root().total_bytes;
             snap.restore_with_progress(&target, &mut |s| progress(s, total))
-        })
-        .await
-        .map_err(|_| Error::Internal("restore task"))?
-        .map_err(Error::Backup)
+        };
+        if self.server.net.get().in_task_transfers() {
+            let prefix = account_prefix(&self.account);
+            let staged = StagedStore::fetched(&client, &prefix, &format!("{prefix}log/"))
+                .await
+                .map_err(|e| Error::from_server(&self.server.addr, e))?;
+            read(&staged).map_err(Error::Backup)
+        } else {
+            let store = RemoteStore::new(client, tokio::runtime::Handle::current());
+            tokio::task::spawn_blocking(move || read(&store))
+                .await
+                .map_err(|_| Error::Internal("restore task"))?
+                .map_err(Error::Backup)
+        }
     }
 
     /// The account's current devices, and the history every device shows.
@@ -1098,7 +1132,7 @@ impl Device {
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
         log.check_wrap(&wrap)
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-        let root = heavy(|| wrap.open_password(password, KdfPolicy::default()))
+        let root = heavy(|| wrap.open_password(password, self.server.net.get().kdf_policy()))
             .map_err(|_| Error::WrongPassword)?;
         if !keylink_keys::primitives::ct_eq(
             root.expose_secret(),
@@ -1279,8 +1313,13 @@ impl ShownLink {
             known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
         };
         let saved = std::sync::Mutex::new(None);
-        let linked =
-            link::finish_as_new(&endpoint, shown, server, device, options, |l: &Linked| {
+        let linked = link::finish_as_new(
+            &endpoint,
+            shown,
+            server.clone(),
+            device,
+            options,
+            |l: &Linked| {
                 let mut roots = BTreeMap::new();
                 for k in &l.older_roots {
                     roots.insert(k.epoch().0, k.duplicate());
@@ -1308,8 +1347,9 @@ impl ShownLink {
                 } else {
                     Err("could not save the account's keys on this device".into())
                 }
-            })
-            .await?;
+            },
+        )
+        .await?;
         let _ = linked;
         let device = saved
             .into_inner()

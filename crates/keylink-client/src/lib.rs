@@ -23,10 +23,7 @@
 //! #     ..Default::default()
 //! # };
 //! # let server = keylink_server::Server::start(&identity, store, config)?;
-//! let server = ServerInfo {
-//!     addr: server.local_addr()?,
-//!     fingerprint: server.fingerprint(),
-//! };
+//! let server = ServerInfo::new(server.local_addr()?, server.fingerprint());
 //! // The device's secrets live in a key store: owner-only files here, the
 //! // OS keychain in an app that implements `KeyStore` over it.
 //! let keys = Arc::new(FileKeyStore::open(dir.path().join("device"))?);
@@ -69,6 +66,7 @@ mod device;
 mod error;
 mod keystore;
 pub mod link;
+mod network;
 mod remote;
 
 pub use device::{
@@ -77,6 +75,7 @@ pub use device::{
 };
 pub use error::{Error, Result};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
+pub use network::{Net, Network, Udp};
 
 pub use remote::RemoteStore;
 

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::{now_ms, unix_now};
+use crate::network::Net;
 
 use keylink_account::{Head, LogState, compare_heads, open_epoch_history};
 use keylink_keys::{AccountId, DeviceId, DeviceIdentity, RootKey};
@@ -27,8 +28,8 @@ use keylink_link::{
     ShowerSecrets, Side, Timeouts,
 };
 use keylink_net::{
-    Connection, EndpointLimits, Fingerprint, RecvStream, SendStream, ServerIdentity, ServerTrust,
-    connect, exporter, read_frame, server_endpoint, write_frame,
+    Connection, Fingerprint, RecvStream, SendStream, ServerIdentity, ServerTrust, connect,
+    exporter, read_frame, write_frame,
 };
 use keylink_server::{ClientError, ServerClient};
 use keylink_wire::Wire;
@@ -37,13 +38,34 @@ use keylink_wire::link::MAX_LINK_FRAME;
 use keylink_wire::server::{FailureCode, Request, Response};
 use tokio::sync::mpsc;
 
+/// The time on tokio's clock (virtual when a simulator pauses it), as the
+/// state machine's `Instant`, so its deadlines and tokio's timers agree.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// Where a keylink server is, and the certificate it must present.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerInfo {
     /// Its address.
     pub addr: SocketAddr,
     /// SHA-256 of its certificate.
     pub fingerprint: Fingerprint,
+    /// The network it is reached through (UDP unless a simulator says
+    /// otherwise).
+    pub net: Net,
+}
+
+impl ServerInfo {
+    /// The server at `addr` presenting the certificate `fingerprint`,
+    /// reached over UDP.
+    pub fn new(addr: SocketAddr, fingerprint: Fingerprint) -> Self {
+        Self {
+            addr,
+            fingerprint,
+            net: Net::default(),
+        }
+    }
 }
 
 /// Knobs of a link attempt.
@@ -55,6 +77,9 @@ pub struct LinkOptions {
     pub code_lifetime: Duration,
     /// Called once keys are confirmed, with the code both devices show.
     pub on_sas: Option<Arc<dyn Fn(Sas) + Send + Sync>>,
+    /// The network for a direct link's listener, and for reaching the
+    /// account server a scanned relay code names.
+    pub net: Net,
 }
 
 impl Default for LinkOptions {
@@ -63,6 +88,7 @@ impl Default for LinkOptions {
             timeouts: Timeouts::default(),
             code_lifetime: Duration::from_secs(300),
             on_sas: None,
+            net: Net::default(),
         }
     }
 }
@@ -158,7 +184,7 @@ impl PendingShow {
             expires,
             ..
         } = self;
-        let wait = expires.saturating_duration_since(Instant::now());
+        let wait = expires.saturating_duration_since(now());
         match waiter {
             Waiter::Relay { conn, send, recv } => {
                 let link = Link::shower(secrets, Binding::Relay, side, expires, timeouts)?;
@@ -189,7 +215,7 @@ impl PendingShow {
 }
 
 /// How the shower makes itself reachable.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum ShowVia {
     /// A relay channel on this server.
     Relay(ServerInfo),
@@ -263,8 +289,11 @@ async fn prepare_show(
         }
         ShowVia::Direct { bind, advertise } => {
             let identity = ServerIdentity::generate().map_err(net_err)?;
-            let listener =
-                server_endpoint(&identity, bind, EndpointLimits::default()).map_err(net_err)?;
+            let listener = options
+                .net
+                .get()
+                .listener(&identity, bind)
+                .map_err(net_err)?;
             let mut advertise = advertise;
             if advertise.port() == 0 {
                 advertise.set_port(listener.local_addr().map_err(net_err)?.port());
@@ -291,7 +320,7 @@ async fn prepare_show(
         text: secrets.code().to_text(),
         secrets,
         waiter,
-        expires: Instant::now() + lifetime,
+        expires: now() + lifetime,
     })
 }
 
@@ -437,6 +466,7 @@ where
         ) => ServerInfo {
             addr: server,
             fingerprint: Fingerprint::from_bytes(server_fingerprint),
+            net: options.net.clone(),
         },
         (Rendezvous::Direct { .. }, None) => return Err(LinkError::NeedsServer),
     };
@@ -450,7 +480,7 @@ where
         &code,
         binding,
         Side::New(device),
-        Instant::now(),
+        now(),
         options.timeouts,
         &mut rng,
     )?;
@@ -529,7 +559,7 @@ where
         Side::Existing {
             device: me.identity.device_id(),
         },
-        Instant::now(),
+        now(),
         options.timeouts,
         &mut rng,
     )?;
@@ -615,10 +645,10 @@ impl Inbox {
         };
         tokio::select! {
             f = self.rx.recv() => match f {
-                Some(Some(frame)) => link.handle_frame(&frame, Instant::now()),
+                Some(Some(frame)) => link.handle_frame(&frame, now()),
                 _ => link.handle_closed(),
             },
-            () = sleep => link.handle_timeout(Instant::now()),
+            () = sleep => link.handle_timeout(now()),
         }
     }
 }
@@ -875,7 +905,7 @@ where
                     }
                 };
                 match answer {
-                    Some(true) => link.approve(Instant::now()),
+                    Some(true) => link.approve(now()),
                     Some(false) => link.decline(),
                     None => {}
                 }
@@ -892,7 +922,7 @@ where
                 match added {
                     Ok(log) => {
                         *me.log = log;
-                        link.device_added(me.log, me.root, Instant::now());
+                        link.device_added(me.log, me.root, now());
                     }
                     Err(Refusal::Fork) => link.refuse_add(LinkError::Fork),
                     Err(Refusal::Failed(why)) => link.append_failed(why),

@@ -103,3 +103,114 @@ impl Store for RemoteStore {
         Err(unsupported("delete", key.as_str()))
     }
 }
+
+/// A snapshot's objects held in memory, so backup and restore can run on
+/// the calling task and move objects with async requests before or after
+/// (for a simulation on a paused clock; see
+/// [`Network::in_task_transfers`](crate::Network::in_task_transfers)).
+///
+/// For a backup it starts from the account's key listing and collects the
+/// writer's new objects, uploaded in the order written (chunks before the
+/// manifest that names them). For a restore it starts from every object of
+/// the account except its log.
+#[derive(Default)]
+pub(crate) struct StagedStore {
+    present: std::sync::Mutex<std::collections::BTreeMap<String, Option<Vec<u8>>>>,
+    written: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+/// Largest object a staged restore fetches (the server's default cap is
+/// 10 MiB).
+const STAGED_MAX_OBJECT: u64 = 16 << 20;
+
+impl StagedStore {
+    /// The keys under `prefix`, without their contents: enough to back up.
+    pub(crate) async fn listing(client: &ServerClient, prefix: &str) -> Result<Self, ClientError> {
+        let keys = client.list_objects(prefix).await?;
+        Ok(Self {
+            present: std::sync::Mutex::new(keys.into_iter().map(|k| (k, None)).collect()),
+            written: std::sync::Mutex::default(),
+        })
+    }
+
+    /// Every object under `prefix` except those under `skip`: enough to
+    /// restore.
+    pub(crate) async fn fetched(
+        client: &ServerClient,
+        prefix: &str,
+        skip: &str,
+    ) -> Result<Self, ClientError> {
+        let mut present = std::collections::BTreeMap::new();
+        for key in client.list_objects(prefix).await? {
+            if key.starts_with(skip) || !key.starts_with(prefix) {
+                continue;
+            }
+            let value = client.get_object(&key, STAGED_MAX_OBJECT).await?;
+            present.insert(key, Some(value));
+        }
+        Ok(Self {
+            present: std::sync::Mutex::new(present),
+            written: std::sync::Mutex::default(),
+        })
+    }
+
+    /// Upload what the writer created, in order.
+    pub(crate) async fn upload(&self, client: &ServerClient) -> Result<(), ClientError> {
+        let written = std::mem::take(&mut *lock(&self.written));
+        for (key, value) in written {
+            client.put_object(&key, value).await?;
+        }
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store for StagedStore {
+    fn put_if_absent(&self, key: &ObjectKey, value: &[u8]) -> Result<Put, StoreError> {
+        let mut present = lock(&self.present);
+        if present.contains_key(key.as_str()) {
+            return Ok(Put::AlreadyExists);
+        }
+        present.insert(key.as_str().to_string(), None);
+        lock(&self.written).push((key.as_str().to_string(), value.to_vec()));
+        Ok(Put::Created)
+    }
+
+    fn get(&self, key: &ObjectKey, max_len: usize) -> Result<Vec<u8>, StoreError> {
+        match lock(&self.present).get(key.as_str()) {
+            Some(Some(v)) if v.len() > max_len => Err(StoreError::TooLarge {
+                key: key.as_str().to_string(),
+                len: u64::try_from(v.len()).unwrap_or(u64::MAX),
+                max: max_len,
+            }),
+            Some(Some(v)) => Ok(v.clone()),
+            Some(None) => Err(unsupported("get a staged object", key.as_str())),
+            None => Err(StoreError::NotFound {
+                key: key.as_str().to_string(),
+            }),
+        }
+    }
+
+    fn exists(&self, key: &ObjectKey) -> Result<bool, StoreError> {
+        Ok(lock(&self.present).contains_key(key.as_str()))
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<ObjectKey>, StoreError> {
+        lock(&self.present)
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, _)| ObjectKey::new(k))
+            .collect()
+    }
+
+    fn list_with_sizes(&self, prefix: &str) -> Result<Vec<(ObjectKey, u64)>, StoreError> {
+        Err(unsupported("list with sizes", prefix))
+    }
+
+    fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
+        Err(unsupported("delete", key.as_str()))
+    }
+}

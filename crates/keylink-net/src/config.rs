@@ -93,15 +93,10 @@ fn udp_socket(addr: SocketAddr) -> Result<std::net::UdpSocket, NetError> {
     Ok(socket.into())
 }
 
-/// A server endpoint on `addr`.
-///
-/// # Errors
-/// [`NetError::Io`] binding the socket; [`NetError::Tls`].
-pub fn server_endpoint(
+fn server_config(
     identity: &ServerIdentity,
-    addr: SocketAddr,
     limits: EndpointLimits,
-) -> Result<Endpoint, NetError> {
+) -> Result<ServerConfig, NetError> {
     let (chain, key) = identity.chain_and_key();
     let mut tls = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -112,19 +107,69 @@ pub fn server_endpoint(
     let quic = QuicServerConfig::try_from(tls).map_err(|e| NetError::Certificate(e.to_string()))?;
     let mut config = ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(Arc::new(transport(&limits)?));
-    let socket = udp_socket(addr)?;
-    let runtime =
-        quinn::default_runtime().ok_or(NetError::Certificate("no async runtime".into()))?;
-    Endpoint::new(
-        quinn::EndpointConfig::default(),
-        Some(config),
-        socket,
-        runtime,
-    )
-    .map_err(|source| NetError::Io {
+    Ok(config)
+}
+
+fn tokio_runtime() -> Result<Arc<dyn quinn::Runtime>, NetError> {
+    quinn::default_runtime().ok_or(NetError::Certificate("no async runtime".into()))
+}
+
+fn start(
+    server: Option<ServerConfig>,
+    socket: Socket,
+    rng_seed: Option<[u8; 32]>,
+) -> Result<Endpoint, NetError> {
+    let runtime = tokio_runtime()?;
+    let mut config = quinn::EndpointConfig::default();
+    config.rng_seed(rng_seed);
+    let io = |source| NetError::Io {
         op: "start the QUIC endpoint",
         source,
-    })
+    };
+    match socket {
+        Socket::Udp(udp) => Endpoint::new(config, server, udp, runtime).map_err(io),
+        Socket::Abstract(s) => {
+            Endpoint::new_with_abstract_socket(config, server, s, runtime).map_err(io)
+        }
+    }
+}
+
+/// What an endpoint sends and receives datagrams through.
+#[derive(Debug)]
+pub enum Socket {
+    /// A bound operating-system UDP socket.
+    Udp(std::net::UdpSocket),
+    /// Any other datagram transport quinn can drive, such as a simulated
+    /// network (which must run on tokio, whose clock quinn reads).
+    Abstract(Arc<dyn quinn::AsyncUdpSocket>),
+}
+
+/// A server endpoint on `addr`.
+///
+/// # Errors
+/// [`NetError::Io`] binding the socket; [`NetError::Tls`].
+pub fn server_endpoint(
+    identity: &ServerIdentity,
+    addr: SocketAddr,
+    limits: EndpointLimits,
+) -> Result<Endpoint, NetError> {
+    server_endpoint_on(identity, Socket::Udp(udp_socket(addr)?), limits, None)
+}
+
+/// A server endpoint on `socket`. `rng_seed` fixes the endpoint's own
+/// random choices (connection ids, tokens) for a reproducible simulation;
+/// `None` draws them from the operating system. TLS draws its randomness
+/// from the operating system either way.
+///
+/// # Errors
+/// [`NetError::Io`], [`NetError::Tls`].
+pub fn server_endpoint_on(
+    identity: &ServerIdentity,
+    socket: Socket,
+    limits: EndpointLimits,
+    rng_seed: Option<[u8; 32]>,
+) -> Result<Endpoint, NetError> {
+    start(Some(server_config(identity, limits)?), socket, rng_seed)
 }
 
 /// A client endpoint bound to an ephemeral port on `bind` (e.g. `0.0.0.0:0`).
@@ -132,15 +177,18 @@ pub fn server_endpoint(
 /// # Errors
 /// [`NetError::Io`].
 pub fn client_endpoint(bind: SocketAddr) -> Result<Endpoint, NetError> {
-    let socket = udp_socket(bind)?;
-    let runtime =
-        quinn::default_runtime().ok_or(NetError::Certificate("no async runtime".into()))?;
-    Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime).map_err(|source| {
-        NetError::Io {
-            op: "start the QUIC endpoint",
-            source,
-        }
-    })
+    client_endpoint_on(Socket::Udp(udp_socket(bind)?), None)
+}
+
+/// A client endpoint on `socket`; `rng_seed` as for [`server_endpoint_on`].
+///
+/// # Errors
+/// [`NetError::Io`].
+pub fn client_endpoint_on(
+    socket: Socket,
+    rng_seed: Option<[u8; 32]>,
+) -> Result<Endpoint, NetError> {
+    start(None, socket, rng_seed)
 }
 
 /// Connect to a server, verifying it as `trust` says.

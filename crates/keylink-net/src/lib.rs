@@ -19,10 +19,10 @@ mod frame;
 mod identity;
 
 pub use config::{
-    ALPN, EndpointLimits, ServerTrust, client_endpoint, connect, exporter, peer_fingerprint,
-    server_endpoint,
+    ALPN, EndpointLimits, ServerTrust, Socket, client_endpoint, client_endpoint_on, connect,
+    exporter, peer_fingerprint, server_endpoint, server_endpoint_on,
 };
 pub use error::NetError;
 pub use frame::{MAX_FRAME, read_frame, write_frame};
 pub use identity::{Fingerprint, ServerIdentity};
-pub use quinn::{Connection, Endpoint, RecvStream, SendStream};
+pub use quinn::{AsyncUdpSocket, Connection, Endpoint, RecvStream, SendStream, UdpPoller};

@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use keylink_keys::{AccountId, DeviceId, SignatureContext, labels};
 use keylink_net::{Connection, RecvStream, SendStream, exporter, read_frame, write_frame};
@@ -115,7 +114,7 @@ async fn dispatch(
             password_wrap,
             recovery_wrap,
         } => {
-            limit(shared.by_addr.allow(&peer, Instant::now()))?;
+            limit(shared.by_addr.allow(&peer, now()))?;
             let account = shared
                 .accounts
                 .create(&genesis, &password_wrap, recovery_wrap.as_deref())
@@ -132,7 +131,7 @@ async fn dispatch(
             // the log); a connection that proved a device must still be current.
             match current_auth(auth) {
                 Some((a, d)) if a == account => require_current(shared, &a, &d).await?,
-                _ => limit(shared.by_addr.allow(&peer, Instant::now()))?,
+                _ => limit(shared.by_addr.allow(&peer, now()))?,
             }
             let head = shared
                 .accounts
@@ -143,7 +142,7 @@ async fn dispatch(
         }
         Request::FetchLog { account, since } => {
             if current_auth(auth).map(|(a, _)| a) != Some(account) {
-                limit(shared.by_addr.allow(&peer, Instant::now()))?;
+                limit(shared.by_addr.allow(&peer, now()))?;
             }
             let log = shared.accounts.log(&account).await?;
             let from = usize::try_from(since)
@@ -171,7 +170,7 @@ async fn dispatch(
         Request::GetWraps { account } => {
             // Anyone who knows an account id may ask, so guessing is slowed
             // per account and per source address.
-            let now = Instant::now();
+            let now = now();
             limit(
                 shared.wraps_by_account.allow(&account, now) && shared.by_addr.allow(&peer, now),
             )?;
@@ -421,7 +420,7 @@ pub fn auth_message(
 }
 
 async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendStream, recv: RecvStream) {
-    if !shared.by_addr.allow(&peer, Instant::now()) {
+    if !shared.by_addr.allow(&peer, now()) {
         respond(
             &mut send,
             &failure((FailureCode::RateLimited, "too many requests".into())),
@@ -431,7 +430,7 @@ async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendStream, recv: R
     }
     let mut id = [0u8; 16];
     rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(&mut id);
-    let Some(joined) = shared.relay.open(id, Instant::now()) else {
+    let Some(joined) = shared.relay.open(id, now()) else {
         respond(
             &mut send,
             &failure((
@@ -458,7 +457,7 @@ async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendStream, recv: R
 }
 
 async fn relay_join(shared: &Shared, channel: [u8; 16], mut send: SendStream, recv: RecvStream) {
-    let Some(opener) = shared.relay.join(&channel, Instant::now()) else {
+    let Some(opener) = shared.relay.join(&channel, now()) else {
         respond(
             &mut send,
             &failure((
@@ -477,4 +476,10 @@ async fn relay_join(shared: &Shared, channel: [u8; 16], mut send: SendStream, re
     }
     // The opener's task forwards from here on.
     let _ = opener.send((send, recv));
+}
+
+/// The time, read from tokio's clock (virtual when a simulator pauses it),
+/// so rate limits and relay lifetimes follow the same clock as timers.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
 }

@@ -31,9 +31,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use keylink_keys::AccountId;
-use keylink_net::{Endpoint, EndpointLimits, Fingerprint, ServerIdentity, server_endpoint};
+use keylink_net::{
+    Endpoint, EndpointLimits, Fingerprint, ServerIdentity, Socket, server_endpoint,
+    server_endpoint_on,
+};
 use keylink_store::Store;
 
+pub use accounts::account_prefix;
 pub use client::ServerClient;
 pub use conn::auth_message;
 pub use error::{ClientError, ServerError};
@@ -123,6 +127,32 @@ impl Server {
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
         let endpoint = server_endpoint(identity, config.listen, config.endpoint)?;
+        Ok(Self::serve(endpoint, identity, store, config))
+    }
+
+    /// Start serving on `socket` instead of binding `config.listen`: a
+    /// simulator's network, with `rng_seed` fixing the endpoint's own random
+    /// choices. Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`ServerError::Net`] if the endpoint cannot start.
+    pub fn start_on(
+        identity: &ServerIdentity,
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        socket: Socket,
+        rng_seed: Option<[u8; 32]>,
+    ) -> Result<Self, ServerError> {
+        let endpoint = server_endpoint_on(identity, socket, config.endpoint, rng_seed)?;
+        Ok(Self::serve(endpoint, identity, store, config))
+    }
+
+    fn serve(
+        endpoint: Endpoint,
+        identity: &ServerIdentity,
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+    ) -> Self {
         let shared = Arc::new(Shared {
             accounts: accounts::Accounts::new(store),
             relay: relay::Relay::new(config.max_relay_channels, config.relay_ttl),
@@ -138,12 +168,12 @@ impl Server {
             in_flight: Arc::new(()),
         });
         let accept = tokio::spawn(accept_loop(endpoint.clone(), shared.clone()));
-        Ok(Self {
+        Self {
             endpoint,
             shared,
             fingerprint: identity.fingerprint(),
             accept,
-        })
+        }
     }
 
     /// The address it listens on.

@@ -20,7 +20,7 @@ async fn a_revocation_without_the_password_keeps_the_recovery_key_working() {
     let pw = Password::new("correct horse battery staple").unwrap();
     let (mut a, rk) = Device::create(
         store(t.path(), "a"),
-        w.info,
+        w.info.clone(),
         "revoke-no-password",
         &DeviceName::new("phone").unwrap(),
         &pw,
@@ -32,7 +32,7 @@ async fn a_revocation_without_the_password_keeps_the_recovery_key_working() {
     let rk = rk.unwrap();
     let b = Device::recover(
         store(t.path(), "b"),
-        w.info,
+        w.info.clone(),
         "revoke-no-password",
         &DeviceName::new("laptop").unwrap(),
         Unlock::Password(&pw),
@@ -50,7 +50,7 @@ async fn a_revocation_without_the_password_keeps_the_recovery_key_working() {
     a.revoke(b.device_id(), None, Some(&rk)).await.unwrap();
     let by_password = Device::recover(
         store(t.path(), "c"),
-        w.info,
+        w.info.clone(),
         "revoke-no-password",
         &DeviceName::new("desktop").unwrap(),
         Unlock::Password(&pw),
@@ -62,7 +62,7 @@ async fn a_revocation_without_the_password_keeps_the_recovery_key_working() {
     );
     let mut d = Device::recover(
         store(t.path(), "d"),
-        w.info,
+        w.info.clone(),
         "revoke-no-password",
         &DeviceName::new("tablet").unwrap(),
         Unlock::RecoveryKey(&rk),

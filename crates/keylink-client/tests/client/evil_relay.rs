@@ -43,10 +43,7 @@ async fn evil_relay(tamper: Tamper) -> (ServerInfo, keylink_net::Endpoint) {
         EndpointLimits::default(),
     )
     .unwrap();
-    let info = ServerInfo {
-        addr: ep.local_addr().unwrap(),
-        fingerprint: identity.fingerprint(),
-    };
+    let info = ServerInfo::new(ep.local_addr().unwrap(), identity.fingerprint());
     let waiting: Arc<Mutex<Option<Half>>> = Arc::new(Mutex::new(None));
     let accept = ep.clone();
     tokio::spawn(async move {
@@ -162,7 +159,7 @@ async fn a_tampering_relay_over_quic_ends_the_link_on_both_sides() {
         let a_ep = a.endpoint.clone();
         let (ra, rb) = tokio::join!(
             scan_as_existing(&a_ep, &code, a.existing(), &opts, |_| async { true }),
-            finish_as_new(&ep_b, shown, w.info, device, &opts, |_| {
+            finish_as_new(&ep_b, shown, w.info.clone(), device, &opts, |_| {
                 stored.store(true, std::sync::atomic::Ordering::SeqCst);
                 Ok(())
             }),

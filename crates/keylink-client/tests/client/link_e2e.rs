@@ -22,7 +22,7 @@ pub enum Mode {
 
 fn via(w: &World, mode: Mode) -> ShowVia {
     match mode {
-        Mode::Relay => ShowVia::Relay(w.info),
+        Mode::Relay => ShowVia::Relay(w.info.clone()),
         Mode::Direct => {
             let lo: SocketAddr = "127.0.0.1:0".parse().unwrap();
             ShowVia::Direct {
@@ -81,14 +81,14 @@ pub async fn link_device(
         let a_ep = a.endpoint.clone();
         tokio::join!(
             scan_as_existing(&a_ep, &code, a.existing(), &opts, answer),
-            finish_as_new(&ep_b, shown, w.info, device, &opts, store),
+            finish_as_new(&ep_b, shown, w.info.clone(), device, &opts, store),
         )
     } else {
         let shown = show_as_existing(&a.endpoint, via(w, mode), &opts)
             .await
             .unwrap();
         let code = shown.code_text().to_string();
-        let server = matches!(mode, Mode::Direct).then_some(w.info);
+        let server = matches!(mode, Mode::Direct).then_some(w.info.clone());
         tokio::join!(
             finish_as_existing(shown, a.existing(), &opts, answer),
             scan_as_new(&ep_b, &code, server, device, &opts, store),

@@ -30,7 +30,7 @@ async fn a_wrong_secret_gets_one_attempt_then_the_channel_is_gone() {
     let before = log_len(&w, &a).await;
     let ep_b = endpoint();
     let opts = options();
-    let shown = show_as_new(&ep_b, ShowVia::Relay(w.info), &opts)
+    let shown = show_as_new(&ep_b, ShowVia::Relay(w.info.clone()), &opts)
         .await
         .unwrap();
     let right = shown.code_text().to_string();
@@ -51,7 +51,7 @@ async fn a_wrong_secret_gets_one_attempt_then_the_channel_is_gone() {
     let a_ep = a.endpoint.clone();
     let (ra, rb) = tokio::join!(
         scan_as_existing(&a_ep, &wrong, a.existing(), &opts, approve_all),
-        finish_as_new(&ep_b, shown, w.info, device, &opts, |_| Ok(())),
+        finish_as_new(&ep_b, shown, w.info.clone(), device, &opts, |_| Ok(())),
     );
     assert_eq!(
         ra.unwrap_err(),
@@ -76,7 +76,7 @@ async fn expired_codes_are_refused_by_the_scanner_and_by_the_relay() {
     let ep_b = endpoint();
     let opts = options();
     // The code's own expiry, checked before connecting.
-    let shown = show_as_new(&ep_b, ShowVia::Relay(w.info), &opts)
+    let shown = show_as_new(&ep_b, ShowVia::Relay(w.info.clone()), &opts)
         .await
         .unwrap();
     let c = LinkCode::parse(shown.code_text()).unwrap();
@@ -107,8 +107,9 @@ async fn expired_codes_are_refused_by_the_scanner_and_by_the_relay() {
     .to_text()
     .to_string();
     let (_, device) = new_device(21, "laptop");
+    let info = w.info.clone();
     let b = tokio::spawn(async move {
-        finish_as_new(&ep_b, shown, w.info, device, &options(), |_| Ok(())).await
+        finish_as_new(&ep_b, shown, info, device, &options(), |_| Ok(())).await
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
     let r = scan_as_existing(&a_ep, &code, a.existing(), &opts, approve_all).await;
@@ -131,7 +132,7 @@ async fn a_used_code_cannot_link_again() {
                 advertise: lo,
             }
         } else {
-            ShowVia::Relay(w.info)
+            ShowVia::Relay(w.info.clone())
         };
         let shown = show_as_new(&ep_b, via, &opts).await.unwrap();
         let code = shown.code_text().to_string();
@@ -139,7 +140,7 @@ async fn a_used_code_cannot_link_again() {
         let a_ep = a.endpoint.clone();
         let (ra, rb) = tokio::join!(
             scan_as_existing(&a_ep, &code, a.existing(), &opts, approve_all),
-            finish_as_new(&ep_b, shown, w.info, device, &opts, |_| Ok(())),
+            finish_as_new(&ep_b, shown, w.info.clone(), device, &opts, |_| Ok(())),
         );
         ra.unwrap();
         rb.unwrap();
@@ -186,7 +187,7 @@ async fn the_existing_device_going_offline_mid_handshake_changes_nothing() {
     let before = log_len(&w, &a).await;
     let ep_b = endpoint();
     let opts = options();
-    let shown = show_as_new(&ep_b, ShowVia::Relay(w.info), &opts)
+    let shown = show_as_new(&ep_b, ShowVia::Relay(w.info.clone()), &opts)
         .await
         .unwrap();
     let code = shown.code_text().to_string();
@@ -206,7 +207,7 @@ async fn the_existing_device_going_offline_mid_handshake_changes_nothing() {
     };
     let started = std::time::Instant::now();
     let (ra, rb) = tokio::join!(a_side, async {
-        finish_as_new(&ep_b, shown, w.info, device, &opts, |_| Ok(())).await
+        finish_as_new(&ep_b, shown, w.info.clone(), device, &opts, |_| Ok(())).await
     });
     assert!(ra.is_none(), "the existing device was cut off while asking");
     assert_eq!(rb.unwrap_err(), LinkError::Closed);

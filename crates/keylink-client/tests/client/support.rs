@@ -44,10 +44,7 @@ pub async fn world_with(config: ServerConfig) -> World {
         },
     )
     .unwrap();
-    let info = ServerInfo {
-        addr: server.local_addr().unwrap(),
-        fingerprint: server.fingerprint(),
-    };
+    let info = ServerInfo::new(server.local_addr().unwrap(), server.fingerprint());
     World {
         _server: server,
         info,

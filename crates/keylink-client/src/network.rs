@@ -1,0 +1,96 @@
+//! How a device reaches the network: real UDP sockets, or whatever a
+//! simulator supplies in their place.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use keylink_keys::KdfPolicy;
+use keylink_net::{
+    Endpoint, EndpointLimits, NetError, ServerIdentity, client_endpoint, server_endpoint,
+};
+
+/// Where a device's QUIC endpoints come from.
+pub trait Network: Send + Sync + 'static {
+    /// A client endpoint able to reach `server`.
+    ///
+    /// # Errors
+    /// [`NetError`] if no endpoint can be opened.
+    fn client_endpoint(&self, server: SocketAddr) -> Result<Endpoint, NetError>;
+
+    /// A one-time listener for a direct link, on `bind`.
+    ///
+    /// # Errors
+    /// [`NetError`] if it cannot be bound.
+    fn listener(&self, identity: &ServerIdentity, bind: SocketAddr) -> Result<Endpoint, NetError>;
+
+    /// Whether backup and restore run on the calling task, staging the
+    /// snapshot's objects in memory, instead of streaming them from a
+    /// blocking thread. A simulation on a paused clock needs this (a
+    /// blocking thread stops its clock); real use does not, since staging
+    /// holds a whole snapshot in memory.
+    fn in_task_transfers(&self) -> bool {
+        false
+    }
+
+    /// What password wraps a device accepts when it opens one. Only a
+    /// simulation lowers this (its clearly labelled low-cost accounts); a
+    /// real network keeps the floor.
+    fn kdf_policy(&self) -> KdfPolicy {
+        KdfPolicy::default()
+    }
+}
+
+/// The operating system's UDP sockets.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Udp;
+
+impl Network for Udp {
+    fn client_endpoint(&self, server: SocketAddr) -> Result<Endpoint, NetError> {
+        let bind: SocketAddr = if server.is_ipv6() {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            ([0, 0, 0, 0], 0).into()
+        };
+        client_endpoint(bind)
+    }
+
+    fn listener(&self, identity: &ServerIdentity, bind: SocketAddr) -> Result<Endpoint, NetError> {
+        server_endpoint(identity, bind, EndpointLimits::default())
+    }
+}
+
+/// A shared handle on a [`Network`]; the default is [`Udp`].
+#[derive(Clone)]
+pub struct Net(Arc<dyn Network>);
+
+impl Net {
+    /// Use `network`.
+    pub fn new(network: Arc<dyn Network>) -> Self {
+        Self(network)
+    }
+
+    /// The network behind this handle.
+    pub fn get(&self) -> &dyn Network {
+        self.0.as_ref()
+    }
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Self(Arc::new(Udp))
+    }
+}
+
+impl std::fmt::Debug for Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Net")
+    }
+}
+
+impl PartialEq for Net {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Net {}
