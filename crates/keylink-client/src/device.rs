@@ -28,7 +28,6 @@ use keylink_server::{ServerClient, account_prefix};
 use keylink_wire::Wire;
 use keylink_wire::account::{DeviceName, SignedEntry};
 use keylink_wire::server::{FailureCode, Request, Response};
-use rand_core::UnwrapErr;
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
@@ -51,10 +50,6 @@ fn heavy<T>(work: impl FnOnce() -> T) -> T {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
     }
-}
-
-fn rng() -> UnwrapErr<rand::rngs::SysRng> {
-    UnwrapErr(rand::rngs::SysRng)
 }
 
 /// The account id a name stands for: the first 16 bytes of
@@ -220,14 +215,14 @@ fn decode_roots(bytes: &[u8]) -> Result<BTreeMap<u64, RootKey>> {
 
 /// Load this store's identity, or make and save one (so a link that fails
 /// half-way is retried with the same device).
-fn identity_in(store: &dyn KeyStore) -> Result<Arc<DeviceIdentity>> {
+fn identity_in(store: &dyn KeyStore, net: &Net) -> Result<Arc<DeviceIdentity>> {
     if let Some(b) = store.load(IDENTITY)? {
         let (s, a) = b.split_at_checked(32).ok_or(Error::Damaged("identity"))?;
         let s: [u8; 32] = s.try_into().map_err(|_| Error::Damaged("identity"))?;
         let a: [u8; 32] = a.try_into().map_err(|_| Error::Damaged("identity"))?;
         return Ok(Arc::new(DeviceIdentity::from_secret_bytes(&s, &a)));
     }
-    let id = DeviceIdentity::generate(&mut rng());
+    let id = DeviceIdentity::generate(&mut net.rng());
     let (s, a) = id.expose_secret_bytes();
     let mut bytes = Zeroizing::new([0u8; 64]);
     bytes[..32].copy_from_slice(&s);
@@ -304,7 +299,7 @@ impl Device {
         if config.version != 1 {
             return Err(Error::Damaged("device settings version"));
         }
-        let identity = identity_in(store.as_ref())?;
+        let identity = identity_in(store.as_ref(), &net)?;
         let roots = decode_roots(
             &store
                 .load(ROOTS)?
@@ -413,9 +408,10 @@ impl Device {
         with_recovery_key: bool,
     ) -> Result<(Self, Option<RecoveryKey>)> {
         Self::refuse_if_set_up(store.as_ref())?;
-        let identity = identity_in(store.as_ref())?;
+        let identity = identity_in(store.as_ref(), &server.net)?;
         let account = account_id_for(account_name);
-        let mut rng = rng();
+        let net = server.net.clone();
+        let mut rng = net.rng();
         let root = RootKey::generate(Epoch::GENESIS, &mut rng);
         let password_wrap =
             heavy(|| KeyWrap::seal_password(&root, &account, password, params, &mut rng))
@@ -538,7 +534,7 @@ impl Device {
                 wrap.open_recovery(k).map_err(|_| Error::WrongRecoveryKey)?
             }
         };
-        let identity = identity_in(store.as_ref())?;
+        let identity = identity_in(store.as_ref(), &server.net)?;
         let mut roots = older_roots(&root, &account, &log)?;
         let epoch = root.epoch().0;
         // Join the log: a Recover entry by this device, on top of the head.
@@ -615,7 +611,7 @@ impl Device {
         options: &LinkOptions,
     ) -> Result<ShownLink> {
         Self::refuse_if_set_up(store.as_ref())?;
-        let identity = identity_in(store.as_ref())?;
+        let identity = identity_in(store.as_ref(), &server.net)?;
         let endpoint = endpoint_for(&server)?;
         let shown = link::show_as_new(&endpoint, via, options).await?;
         Ok(ShownLink {
@@ -831,12 +827,14 @@ impl Device {
         let identity = self.identity.clone();
         let account = self.account;
         let paths = paths.to_vec();
+        let net = self.server.net.clone();
         let write = move |store: &dyn keylink_store::Store| {
+            let mut rng = net.rng();
             let mut w = SnapshotWriter::new(store, account, &root, &identity, sequence, parent);
             w.on_progress(progress);
             let sources: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
-            backup_paths(&mut w, &sources, &mut rng())?;
-            w.finish(now_ms(), &mut rng())
+            backup_paths(&mut w, &sources, &mut rng)?;
+            w.finish(now_ms(), &mut rng)
         };
         let out = if self.server.net.get().in_task_transfers() {
             let staged = StagedStore::listing(&client, &account_prefix(&account))
@@ -971,8 +969,7 @@ impl Device {
             snap.restore_with_progress(&target, &mut |s| progress(s, total))
         };
         if self.server.net.get().in_task_transfers() {
-            let prefix = account_prefix(&self.account);
-            let staged = StagedStore::fetched(&client, &prefix, &format!("{prefix}log/"))
+            let staged = StagedStore::fetched(&client, &self.account)
                 .await
                 .map_err(|e| Error::from_server(&self.server.addr, e))?;
             read(&staged).map_err(Error::Backup)
@@ -1054,7 +1051,8 @@ impl Device {
             ));
         }
         let identity = self.identity.clone();
-        let mut rng = rng();
+        let net = self.server.net.clone();
+        let mut rng = net.rng();
         for _ in 0..CAS_RETRIES {
             self.sync().await?;
             let log = self.log.clone().ok_or(Error::Internal("no log"))?;
@@ -1155,8 +1153,16 @@ impl Device {
     ) -> Result<()> {
         self.check_password(current).await?;
         let root = self.current_root()?.duplicate();
-        let wrap = heavy(|| KeyWrap::seal_password(&root, &self.account, new, params, &mut rng()))
-            .map_err(|e| Error::BadSecret(e.to_string()))?;
+        let wrap = heavy(|| {
+            KeyWrap::seal_password(
+                &root,
+                &self.account,
+                new,
+                params,
+                &mut self.server.net.rng(),
+            )
+        })
+        .map_err(|e| Error::BadSecret(e.to_string()))?;
         self.put_wrap(&wrap).await?;
         let identity = self.identity.clone();
         self.append_with(|log, root| {
@@ -1181,8 +1187,8 @@ impl Device {
     pub async fn rotate_recovery_key(&mut self, password: &Password) -> Result<RecoveryKey> {
         self.check_password(password).await?;
         let root = self.current_root()?.duplicate();
-        let key = RecoveryKey::generate(&mut rng());
-        let wrap = KeyWrap::seal_recovery(&root, &self.account, &key, &mut rng())
+        let key = RecoveryKey::generate(&mut self.server.net.rng());
+        let wrap = KeyWrap::seal_recovery(&root, &self.account, &key, &mut self.server.net.rng())
             .map_err(|e| Error::BadSecret(e.to_string()))?;
         self.put_wrap(&wrap).await?;
         let identity = self.identity.clone();

@@ -245,7 +245,7 @@ async fn prepare_show(
     via: ShowVia,
     options: &LinkOptions,
 ) -> Result<PendingShow, LinkError> {
-    let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
+    let mut rng = options.net.rng();
     let (rendezvous, waiter, lifetime) = match via {
         ShowVia::Relay(server) => {
             let open = async {
@@ -475,7 +475,7 @@ where
     let known = device.known_head;
     let (conn, send, recv, binding) =
         connect_to_code(endpoint, &code, options.timeouts, None).await?;
-    let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
+    let mut rng = options.net.rng();
     let link = Link::scanner(
         &code,
         binding,
@@ -552,7 +552,7 @@ where
     let reuse = me.server.connection().clone();
     let (_conn, send, recv, binding) =
         connect_to_code(endpoint, &code, options.timeouts, Some(&reuse)).await?;
-    let mut rng = rand_core::UnwrapErr(rand::rngs::SysRng);
+    let mut rng = options.net.rng();
     let link = Link::scanner(
         &code,
         binding,

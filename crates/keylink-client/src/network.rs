@@ -8,6 +8,7 @@ use keylink_keys::KdfPolicy;
 use keylink_net::{
     Endpoint, EndpointLimits, NetError, ServerIdentity, client_endpoint, server_endpoint,
 };
+use rand_core::Rng;
 
 /// Where a device's QUIC endpoints come from.
 pub trait Network: Send + Sync + 'static {
@@ -38,7 +39,40 @@ pub trait Network: Send + Sync + 'static {
     fn kdf_policy(&self) -> KdfPolicy {
         KdfPolicy::default()
     }
+
+    /// Fill `out` with random bytes for keys, nonces and ids: the
+    /// operating system's CSPRNG, unless a simulation supplies a seeded
+    /// generator so that a run repeats.
+    fn fill_random(&self, out: &mut [u8]) {
+        rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(out);
+    }
 }
+
+/// A [`Network`]'s randomness as a `CryptoRng`.
+pub struct NetRng<'a>(&'a dyn Network);
+
+impl rand_core::TryRng for NetRng<'_> {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        self.0.fill_random(&mut b);
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        self.0.fill_random(&mut b);
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        self.0.fill_random(dst);
+        Ok(())
+    }
+}
+
+impl rand_core::TryCryptoRng for NetRng<'_> {}
 
 /// The operating system's UDP sockets.
 #[derive(Clone, Copy, Debug, Default)]
@@ -72,6 +106,11 @@ impl Net {
     /// The network behind this handle.
     pub fn get(&self) -> &dyn Network {
         self.0.as_ref()
+    }
+
+    /// Its randomness.
+    pub fn rng(&self) -> NetRng<'_> {
+        NetRng(self.0.as_ref())
     }
 }
 

@@ -133,16 +133,18 @@ impl StagedStore {
         })
     }
 
-    /// Every object under `prefix` except those under `skip`: enough to
-    /// restore.
+    /// Every object of `account` a device may read (not the log or the
+    /// wraps, which the server keeps): enough to restore.
     pub(crate) async fn fetched(
         client: &ServerClient,
-        prefix: &str,
-        skip: &str,
+        account: &keylink_keys::AccountId,
     ) -> Result<Self, ClientError> {
         let mut present = std::collections::BTreeMap::new();
-        for key in client.list_objects(prefix).await? {
-            if key.starts_with(skip) || !key.starts_with(prefix) {
+        for key in client
+            .list_objects(&keylink_server::account_prefix(account))
+            .await?
+        {
+            if !keylink_server::client_key_allowed(account, &key) {
                 continue;
             }
             let value = client.get_object(&key, STAGED_MAX_OBJECT).await?;

@@ -64,6 +64,8 @@ pub struct AccountLog {
 /// The accounts this server has loaded.
 pub struct Accounts {
     store: Arc<dyn Store>,
+    /// Call the store on the request's task (see [`crate::store_call`]).
+    inline: bool,
     cache: tokio::sync::Mutex<HashMap<AccountId, Arc<tokio::sync::Mutex<Option<AccountLog>>>>>,
 }
 
@@ -73,10 +75,11 @@ const MAX_ENTRY: usize = keylink_wire::account::MAX_ENTRY_LEN;
 const MAX_WRAP: usize = 512;
 
 impl Accounts {
-    /// Over `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// Over `store`; `inline` as [`ServerConfig::inline_store`](crate::ServerConfig::inline_store).
+    pub fn new(store: Arc<dyn Store>, inline: bool) -> Self {
         Self {
             store,
+            inline,
             cache: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -120,8 +123,9 @@ impl Accounts {
         let store = self.store.clone();
         let account = *account;
         let mut current = slot.take();
-        let result =
-            tokio::task::spawn_blocking(move || -> Result<Option<AccountLog>, ServerError> {
+        let result = crate::store_call(
+            self.inline,
+            move || -> Result<Option<AccountLog>, ServerError> {
                 let mut next = current.as_ref().map_or(0, |l| l.state.next_sequence());
                 loop {
                     let key = log_key(&account, next)?;
@@ -147,9 +151,10 @@ impl Accounts {
                     }
                     next += 1;
                 }
-            })
-            .await
-            .map_err(|_| internal("log loading task failed"))?;
+            },
+        )
+        .await
+        .map_err(|_| internal("log loading task failed"))?;
         match result {
             Ok(log) => {
                 *slot = log;
@@ -203,7 +208,7 @@ impl Accounts {
         let mut guard = slot.lock().await;
         let store = self.store.clone();
         let genesis = genesis.to_vec();
-        let created = tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+        let created = crate::store_call(self.inline, move || -> Result<bool, StoreError> {
             // Wraps first: an account whose log exists always has its wraps.
             store.put_if_absent(&wrap_key(&account, &pw.hash())?, &pw.to_bytes())?;
             if let Some(w) = rw {
@@ -265,7 +270,7 @@ impl Accounts {
         }
         let store = self.store.clone();
         let account_id = *account;
-        let written = tokio::task::spawn_blocking(move || -> Result<usize, StoreError> {
+        let written = crate::store_call(self.inline, move || -> Result<usize, StoreError> {
             for (i, bytes) in raw.iter().enumerate() {
                 if store.put_if_absent(&log_key(&account_id, expected_next + i as u64)?, bytes)?
                     == Put::AlreadyExists
@@ -306,7 +311,7 @@ impl Accounts {
         }
         let store = self.store.clone();
         let account = *account;
-        tokio::task::spawn_blocking(move || -> Result<bool, StoreError> {
+        crate::store_call(self.inline, move || -> Result<bool, StoreError> {
             Ok(
                 store.put_if_absent(&wrap_key(&account, &wrap.hash())?, &wrap.to_bytes())?
                     == Put::Created,
@@ -337,17 +342,20 @@ impl Accounts {
         }
         let store = self.store.clone();
         let account = *account;
-        tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
-            let p = match pw {
-                Some(h) => store.get(&wrap_key(&account, &h)?, MAX_WRAP)?,
-                None => Vec::new(),
-            };
-            let r = match rw {
-                Some(h) => Some(store.get(&wrap_key(&account, &h)?, MAX_WRAP)?),
-                None => None,
-            };
-            Ok((p, r))
-        })
+        crate::store_call(
+            self.inline,
+            move || -> Result<(Vec<u8>, Option<Vec<u8>>), StoreError> {
+                let p = match pw {
+                    Some(h) => store.get(&wrap_key(&account, &h)?, MAX_WRAP)?,
+                    None => Vec::new(),
+                };
+                let r = match rw {
+                    Some(h) => Some(store.get(&wrap_key(&account, &h)?, MAX_WRAP)?),
+                    None => None,
+                };
+                Ok((p, r))
+            },
+        )
         .await
         .map_err(|_| internal("task failed"))?
         .map_err(store_refusal)

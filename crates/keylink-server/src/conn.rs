@@ -200,10 +200,11 @@ async fn dispatch(
             if let Err(over) = reserve(shared, &account, len).await {
                 // Storing an object that already exists costs nothing.
                 let (store, k) = (shared.accounts.store().clone(), key.clone());
-                let exists = tokio::task::spawn_blocking(move || store.exists(&k))
-                    .await
-                    .map_err(|_| internal("task failed"))?
-                    .map_err(store_refusal)?;
+                let exists =
+                    crate::store_call(shared.config.inline_store, move || store.exists(&k))
+                        .await
+                        .map_err(|_| internal("task failed"))?
+                        .map_err(store_refusal)?;
                 return if exists {
                     Ok(Response::Done { created: false })
                 } else {
@@ -211,10 +212,12 @@ async fn dispatch(
                 };
             }
             let store = shared.accounts.store().clone();
-            let put = tokio::task::spawn_blocking(move || store.put_if_absent(&key, &value))
-                .await
-                .map_err(|_| internal("task failed"))
-                .and_then(|r| r.map_err(store_refusal));
+            let put = crate::store_call(shared.config.inline_store, move || {
+                store.put_if_absent(&key, &value)
+            })
+            .await
+            .map_err(|_| internal("task failed"))
+            .and_then(|r| r.map_err(store_refusal));
             let created = matches!(put, Ok(keylink_store::Put::Created));
             if !created {
                 release(shared, &account, len).await;
@@ -229,7 +232,7 @@ async fn dispatch(
                 .unwrap_or(usize::MAX)
                 .min(shared.config.max_object_len);
             let store = shared.accounts.store().clone();
-            let value = tokio::task::spawn_blocking(move || store.get(&key, max))
+            let value = crate::store_call(shared.config.inline_store, move || store.get(&key, max))
                 .await
                 .map_err(|_| internal("task failed"))?
                 .map_err(store_refusal)?;
@@ -245,7 +248,7 @@ async fn dispatch(
                 ));
             }
             let store = shared.accounts.store().clone();
-            let keys = tokio::task::spawn_blocking(move || store.list(&prefix))
+            let keys = crate::store_call(shared.config.inline_store, move || store.list(&prefix))
                 .await
                 .map_err(|_| internal("task failed"))?
                 .map_err(store_refusal)?;
@@ -268,14 +271,16 @@ async fn reserve(shared: &Shared, account: &AccountId, len: u64) -> Result<(), R
         // First use since start: what the store already holds for it.
         let store = shared.accounts.store().clone();
         let prefix = crate::accounts::account_prefix(account);
-        let stored: u64 = tokio::task::spawn_blocking(move || store.list_with_sizes(&prefix))
-            .await
-            .map_err(|_| internal("task failed"))?
-            .map_err(store_refusal)?
-            .iter()
-            .filter(|(k, _)| !k.as_str().contains("/log/"))
-            .map(|(_, size)| size)
-            .sum();
+        let stored: u64 = crate::store_call(shared.config.inline_store, move || {
+            store.list_with_sizes(&prefix)
+        })
+        .await
+        .map_err(|_| internal("task failed"))?
+        .map_err(store_refusal)?
+        .iter()
+        .filter(|(k, _)| !k.as_str().contains("/log/"))
+        .map(|(_, size)| size)
+        .sum();
         usage.insert(*account, stored);
     }
     let used = usage.entry(*account).or_insert(0);

@@ -37,7 +37,7 @@ use keylink_net::{
 };
 use keylink_store::Store;
 
-pub use accounts::account_prefix;
+pub use accounts::{account_prefix, client_key_allowed};
 pub use client::ServerClient;
 pub use conn::auth_message;
 pub use error::{ClientError, ServerError};
@@ -69,6 +69,11 @@ pub struct ServerConfig {
     pub relay_ttl: Duration,
     /// How long a new stream may take to deliver its request.
     pub request_timeout: Duration,
+    /// Call the store on the request's own task instead of a blocking
+    /// thread. Only for a store that never blocks (in memory), as in a
+    /// simulation on a paused clock, where a blocking thread would make
+    /// the order of events depend on the operating system's scheduler.
+    pub inline_store: bool,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +89,7 @@ impl Default for ServerConfig {
             max_relay_channels: 20_000,
             relay_ttl: relay::CHANNEL_TTL,
             request_timeout: Duration::from_secs(20),
+            inline_store: false,
         }
     }
 }
@@ -154,7 +160,7 @@ impl Server {
         config: ServerConfig,
     ) -> Self {
         let shared = Arc::new(Shared {
-            accounts: accounts::Accounts::new(store),
+            accounts: accounts::Accounts::new(store, config.inline_store),
             relay: relay::Relay::new(config.max_relay_channels, config.relay_ttl),
             wraps_by_account: RateLimiter::new(
                 config.wraps_per_account.0,
@@ -207,6 +213,26 @@ impl Server {
         }
         self.endpoint.close(0u32.into(), b"server shutting down");
         self.endpoint.wait_idle().await;
+    }
+}
+
+/// A store call failed to finish (its blocking task panicked).
+#[derive(Debug)]
+pub(crate) struct StoreTaskFailed;
+
+/// Run a store call: on a blocking thread, or inline when `inline` (a
+/// store that never blocks).
+pub(crate) async fn store_call<T, F>(inline: bool, call: F) -> Result<T, StoreTaskFailed>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if inline {
+        Ok(call())
+    } else {
+        tokio::task::spawn_blocking(call)
+            .await
+            .map_err(|_| StoreTaskFailed)
     }
 }
 

@@ -1,0 +1,511 @@
+//! keylink's simulator: many virtual devices running the real client code
+//! against a real server, under a seeded network with faults, with named
+//! invariants checked after every step.
+//!
+//! One `u64` seed drives every choice the simulator makes: which operation
+//! each account does next, file contents, latencies, losses, crashes. Key
+//! material and TLS randomness come from the operating system (the client
+//! and rustls draw their own), which changes no size, time or outcome: the
+//! same seed gives the same operation trace, packet schedule and figures.
+
+pub mod keystore;
+pub mod simnet;
+pub mod stats;
+pub mod world;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use keylink_client::link::ServerInfo;
+use keylink_client::{Net, Network, Udp};
+use keylink_keys::KdfPolicy;
+use keylink_net::{Endpoint, NetError, ServerIdentity, Socket};
+use keylink_server::{Server, ServerConfig};
+use keylink_store::{MemoryStore, Store};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::simnet::{NetCounters, NetFaults, SERVER_ADDR, SimNet};
+use crate::stats::{Check, Op, OpCount, Stats, Violation, quantile};
+use crate::world::{Account, Ctx};
+
+/// How devices and server exchange datagrams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// Real quinn over the simulated network, on a paused (virtual) clock.
+    SimQuic,
+    /// Real quinn over the operating system's UDP sockets on loopback, in
+    /// real time.
+    Udp,
+}
+
+/// A run's settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Drives every choice.
+    pub seed: u64,
+    /// Accounts.
+    pub accounts: usize,
+    /// Devices each account links up to.
+    pub devices_per_account: usize,
+    /// Operations each account does after set-up.
+    pub ops_per_account: usize,
+    /// Accounts acting at once.
+    pub concurrency: usize,
+    /// The transport.
+    pub transport: Transport,
+    /// Network faults (loss, duplication, jitter), device crashes and slow
+    /// approvers.
+    pub faults: bool,
+    /// Every `n`th account uses production Argon2 parameters (0: none).
+    pub production_every: usize,
+    /// Where device folders go (a temporary folder by default).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            accounts: 250,
+            devices_per_account: 4,
+            ops_per_account: 12,
+            concurrency: 250,
+            transport: Transport::SimQuic,
+            faults: true,
+            production_every: 50,
+            dir: None,
+        }
+    }
+}
+
+/// Latency quantiles of one operation, milliseconds of virtual time.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Samples.
+    pub n: usize,
+}
+
+/// What a run found.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The seed.
+    pub seed: u64,
+    /// The transport.
+    pub transport: Transport,
+    /// Accounts created.
+    pub accounts: usize,
+    /// Accounts at production Argon2 parameters; the rest used the
+    /// labelled low-cost setting.
+    pub production_kdf_accounts: usize,
+    /// The low-cost setting, as text.
+    pub low_cost_kdf: String,
+    /// Devices that existed (created, linked or recovered).
+    pub devices: usize,
+    /// Operations by kind.
+    pub ops: Vec<(String, OpCount)>,
+    /// Operations in all.
+    pub total_ops: u64,
+    /// Faults injected, by kind.
+    pub faults: Vec<(String, u64)>,
+    /// Datagrams by fate (simulated network only).
+    pub network: Option<NetCounters>,
+    /// Checks run, by name.
+    pub checks: Vec<(String, u64)>,
+    /// Broken invariants.
+    pub violations: Vec<Violation>,
+    /// Latency of link, backup and restore.
+    pub latency: Vec<(String, Latency)>,
+    /// Operations completed per virtual second (for charts).
+    pub timeline: Vec<(u64, Vec<(String, u64)>)>,
+    /// Latency samples, milliseconds (for histograms).
+    pub latency_samples_ms: Vec<(String, Vec<f64>)>,
+    /// Wall-clock seconds.
+    pub wall_s: f64,
+    /// Virtual seconds simulated.
+    pub virtual_s: f64,
+    /// Operations per wall-clock second.
+    pub ops_per_s: f64,
+    /// Peak resident memory, MiB.
+    pub peak_rss_mib: f64,
+    /// SHA-256 of the operation trace and (simulated network) the packet
+    /// schedule, hex.
+    pub trace_hash: String,
+}
+
+/// A run that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The runtime, a folder or the server could not be set up.
+    #[error("could not set up the simulation: {0}")]
+    Setup(String),
+}
+
+/// Devices on UDP sockets that accept the simulator's low-cost wraps.
+struct LoopbackUdp;
+
+impl Network for LoopbackUdp {
+    fn client_endpoint(&self, server: std::net::SocketAddr) -> Result<Endpoint, NetError> {
+        Udp.client_endpoint(server)
+    }
+
+    fn listener(
+        &self,
+        identity: &ServerIdentity,
+        bind: std::net::SocketAddr,
+    ) -> Result<Endpoint, NetError> {
+        Udp.listener(identity, bind)
+    }
+
+    fn in_task_transfers(&self) -> bool {
+        true
+    }
+
+    fn kdf_policy(&self) -> KdfPolicy {
+        KdfPolicy::insecure_accept_weak()
+    }
+}
+
+fn seed32(seed: u64, what: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"keylink-sim/");
+    h.update(what.as_bytes());
+    h.update(seed.to_be_bytes());
+    h.finalize().into()
+}
+
+fn server_config(devices: usize) -> ServerConfig {
+    ServerConfig {
+        max_connections: devices * 4 + 1024,
+        // Recoveries and password checks of thousands of accounts from few
+        // addresses: the limits protect a real server, not this one.
+        wraps_per_account: (10_000, 10_000.0),
+        per_address: (1_000_000, 1_000_000.0),
+        max_relay_channels: devices * 2 + 1024,
+        // The store is in memory: calling it inline keeps the order of
+        // events independent of the operating system's thread scheduler.
+        inline_store: true,
+        ..ServerConfig::default()
+    }
+}
+
+/// Run a simulation; `progress` sees (accounts finished, accounts).
+///
+/// # Errors
+/// [`SimError::Setup`] if the runtime, folders or server cannot start.
+/// Violations are in the report, not errors.
+pub fn run(
+    config: &Config,
+    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+) -> Result<Report, SimError> {
+    let setup = |e: &dyn std::fmt::Display| SimError::Setup(e.to_string());
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_all();
+    if config.transport == Transport::SimQuic {
+        builder.start_paused(true);
+    }
+    let runtime = builder.build().map_err(|e| setup(&e))?;
+    let tmp = match &config.dir {
+        Some(d) => tempfile::Builder::new()
+            .prefix("keylink-sim-")
+            .tempdir_in(d),
+        None if std::path::Path::new("/dev/shm").is_dir() => tempfile::Builder::new()
+            .prefix("keylink-sim-")
+            .tempdir_in("/dev/shm"),
+        None => tempfile::Builder::new().prefix("keylink-sim-").tempdir(),
+    }
+    .map_err(|e| setup(&e))?;
+    let wall = std::time::Instant::now();
+    let report = runtime.block_on(simulate(config, tmp.path().to_path_buf(), progress))?;
+    Ok(Report {
+        wall_s: wall.elapsed().as_secs_f64(),
+        ops_per_s: report.total_ops as f64 / wall.elapsed().as_secs_f64().max(1e-9),
+        ..report
+    })
+}
+
+async fn simulate(
+    config: &Config,
+    dir: PathBuf,
+    progress: impl Fn(usize, usize) + Send + Sync + 'static,
+) -> Result<Report, SimError> {
+    let setup = |e: &dyn std::fmt::Display| SimError::Setup(e.to_string());
+    let start = Instant::now();
+    let devices = config.accounts * (config.devices_per_account + 2);
+    let store = Arc::new(MemoryStore::new());
+    let identity = server_identity().map_err(|e| setup(&e))?;
+    let faults = if config.faults {
+        NetFaults {
+            latency: Duration::from_millis(20),
+            jitter: Duration::from_millis(10),
+            loss: 0.01,
+            duplicate: 0.005,
+        }
+    } else {
+        NetFaults::clean(Duration::from_millis(20))
+    };
+    let (server, info, simnet) = match config.transport {
+        Transport::SimQuic => {
+            let net = SimNet::new(seed32(config.seed, "network"), faults, true);
+            let socket = net.socket(Some(SERVER_ADDR));
+            let server = Server::start_on(
+                &identity,
+                store.clone(),
+                server_config(devices),
+                Socket::Abstract(socket),
+                Some(seed32(config.seed, "server")),
+            )
+            .map_err(|e| setup(&e))?;
+            let info = ServerInfo {
+                addr: SERVER_ADDR,
+                fingerprint: server.fingerprint(),
+                net: Net::new(Arc::new(net.clone())),
+            };
+            (server, info, Some(net))
+        }
+        Transport::Udp => {
+            let server = Server::start(&identity, store.clone(), server_config(devices))
+                .map_err(|e| setup(&e))?;
+            let addr = server.local_addr().map_err(|e| setup(&e))?;
+            let info = ServerInfo {
+                addr,
+                fingerprint: server.fingerprint(),
+                net: Net::new(Arc::new(LoopbackUdp)),
+            };
+            (server, info, None)
+        }
+    };
+    let ctx = Arc::new(Ctx {
+        net: info.net.clone(),
+        server: info,
+        dir,
+        stats: Mutex::new(Stats {
+            memory_bound: (512 << 20) + devices as u64 * (2 << 20),
+            ..Stats::default()
+        }),
+        production_every: config.production_every,
+        devices_per_account: config.devices_per_account,
+        ops_per_account: config.ops_per_account,
+        faults: config.faults,
+        start,
+    });
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = Arc::new(progress);
+    let mut tasks = Vec::with_capacity(config.accounts);
+    for index in 0..config.accounts {
+        let production = config.production_every > 0 && index % config.production_every == 0;
+        let ctx = ctx.clone();
+        let permits = permits.clone();
+        let done = done.clone();
+        let progress = progress.clone();
+        let total = config.accounts;
+        let seed = config.seed;
+        tasks.push(tokio::spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            let mut account = Account::new(seed, index, production);
+            account.run(&ctx).await;
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(n, total);
+            let made = account.devices_made();
+            (account.trace_hash(), account.secrets, made, production)
+        }));
+    }
+    let mut trace = Sha256::new();
+    trace.update(config.seed.to_be_bytes());
+    let mut secrets = Vec::new();
+    let mut devices_made = 0;
+    let mut production = 0;
+    for t in tasks {
+        let (hash, s, n, p) = t.await.map_err(|e| setup(&e))?;
+        trace.update(hash);
+        secrets.extend(s);
+        devices_made += n;
+        production += usize::from(p);
+    }
+    let virtual_s = start.elapsed().as_secs_f64();
+    // No secret in the server's storage.
+    scan_storage(store.as_ref(), &secrets, &ctx);
+    server.shutdown(Duration::from_millis(100)).await;
+    if let Some(net) = &simnet {
+        trace.update(net.trace_hash());
+    }
+    let mut st = std::mem::take(
+        &mut *ctx
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    st.peak_rss = st.peak_rss.max(stats::rss_bytes());
+    Ok(build_report(
+        config,
+        st,
+        simnet.map(|n| n.counters()),
+        devices_made,
+        production,
+        virtual_s,
+        hex::encode(trace.finalize()),
+    ))
+}
+
+/// An Ed25519 certificate with a fixed serial number, so its size (and so
+/// every handshake's packet sizes) is the same in every run.
+fn server_identity() -> Result<ServerIdentity, String> {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).map_err(|e| e.to_string())?;
+    let mut params = rcgen::CertificateParams::new(vec!["keylink-server".to_string()])
+        .map_err(|e| e.to_string())?;
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x4b; 16]));
+    let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
+    ServerIdentity::from_der(cert.der().to_vec(), key.serialize_der()).map_err(|e| e.to_string())
+}
+
+/// Look for every secret in every stored object.
+fn scan_storage(store: &dyn Store, secrets: &[Vec<u8>], ctx: &Ctx) {
+    let mut by_prefix: std::collections::HashMap<[u8; 8], Vec<&[u8]>> =
+        std::collections::HashMap::new();
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&s[..8]);
+        by_prefix.entry(p).or_default().push(s);
+    }
+    let keys = match store.list("") {
+        Ok(k) => k,
+        Err(e) => {
+            record(
+                ctx,
+                Check::NoSecretInStorage,
+                false,
+                0,
+                format!("cannot list storage: {e}"),
+            );
+            return;
+        }
+    };
+    for key in keys {
+        let Ok(bytes) = store.get(&key, usize::MAX) else {
+            continue;
+        };
+        let hit = bytes.windows(8).enumerate().find_map(|(i, w)| {
+            let mut p = [0u8; 8];
+            p.copy_from_slice(w);
+            by_prefix
+                .get(&p)
+                .and_then(|c| c.iter().find(|s| bytes[i..].starts_with(s)))
+                .map(|_| i)
+        });
+        record(
+            ctx,
+            Check::NoSecretInStorage,
+            hit.is_none(),
+            0,
+            format!(
+                "a secret appears in stored object {} at byte {}",
+                key.as_str(),
+                hit.unwrap_or(0)
+            ),
+        );
+    }
+}
+
+fn record(ctx: &Ctx, check: Check, ok: bool, account: usize, detail: String) {
+    let mut st = ctx
+        .stats
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    st.check(check);
+    if !ok {
+        st.violations.push(Violation {
+            check,
+            account,
+            step: 0,
+            detail,
+            trace: Vec::new(),
+        });
+    }
+}
+
+fn build_report(
+    config: &Config,
+    mut st: Stats,
+    network: Option<NetCounters>,
+    devices: usize,
+    production: usize,
+    virtual_s: f64,
+    trace_hash: String,
+) -> Report {
+    let total_ops = st.ops.values().map(|c| c.ok + c.failed).sum();
+    let mut faults = Vec::new();
+    if let Some(n) = &network {
+        faults.push(("packets lost".to_string(), n.lost));
+        faults.push(("packets duplicated".to_string(), n.duplicated));
+        faults.push(("packets reordered by jitter".to_string(), n.jittered));
+        faults.push(("packets dropped by partitions".to_string(), n.partitioned));
+    }
+    let count = |op: Op| st.ops.get(&op).map_or(0, |c| c.ok + c.failed);
+    faults.push(("device crashes".to_string(), count(Op::Crash)));
+    faults.push(("devices lost".to_string(), count(Op::LoseDevice)));
+    let mut latency = Vec::new();
+    let mut samples = Vec::new();
+    for op in [Op::Link, Op::Backup, Op::Restore] {
+        let v = st.latency_us.entry(op).or_default();
+        let ms = |us: u64| us as f64 / 1000.0;
+        latency.push((
+            op.name().to_string(),
+            Latency {
+                p50_ms: ms(quantile(v, 0.50)),
+                p95_ms: ms(quantile(v, 0.95)),
+                p99_ms: ms(quantile(v, 0.99)),
+                n: v.len(),
+            },
+        ));
+        samples.push((op.name().to_string(), v.iter().map(|&u| ms(u)).collect()));
+    }
+    Report {
+        seed: config.seed,
+        transport: config.transport,
+        accounts: config.accounts,
+        production_kdf_accounts: production,
+        low_cost_kdf: "Argon2id m=64 KiB t=1 p=1 (insecure, simulation only)".into(),
+        devices,
+        ops: st
+            .ops
+            .iter()
+            .map(|(k, v)| (k.name().to_string(), *v))
+            .collect(),
+        total_ops,
+        faults,
+        network,
+        checks: st
+            .checks
+            .iter()
+            .map(|(k, v)| (k.name().to_string(), *v))
+            .collect(),
+        violations: st.violations,
+        latency,
+        timeline: st
+            .timeline
+            .iter()
+            .map(|(s, m)| {
+                (
+                    *s,
+                    m.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+                )
+            })
+            .collect(),
+        latency_samples_ms: samples,
+        wall_s: 0.0,
+        virtual_s,
+        ops_per_s: 0.0,
+        peak_rss_mib: st.peak_rss as f64 / f64::from(1 << 20),
+        trace_hash,
+    }
+}

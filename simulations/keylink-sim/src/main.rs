@@ -1,0 +1,141 @@
+//! `keylink-sim`: run the simulator and print its report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use keylink_sim::{Config, Report, Transport, run};
+
+/// Thousands of virtual devices link, back up, revoke, recover and restore
+/// through the real keylink code while the network drops packets and
+/// devices crash; every step is checked.
+#[derive(Parser, Debug)]
+#[command(name = "keylink-sim", version)]
+struct Args {
+    /// The seed that drives every choice (random when absent; always printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Accounts.
+    #[arg(long, default_value_t = 250)]
+    accounts: usize,
+    /// Devices each account links up to.
+    #[arg(long, default_value_t = 4)]
+    devices: usize,
+    /// Operations per account after set-up.
+    #[arg(long, default_value_t = 12)]
+    ops: usize,
+    /// Accounts acting at once.
+    #[arg(long, default_value_t = 250)]
+    concurrency: usize,
+    /// How datagrams travel.
+    #[arg(long, value_enum, default_value = "sim-quic")]
+    transport: Transport,
+    /// Turn off network faults, crashes and slow approvers.
+    #[arg(long)]
+    no_faults: bool,
+    /// Every Nth account at production Argon2 parameters (0: none).
+    #[arg(long, default_value_t = 50)]
+    production_every: usize,
+    /// Write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Where device folders go (default: /dev/shm, else the temp folder).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keylink-sim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let seed = args.seed.unwrap_or_else(rand::random);
+    println!("keylink-sim seed {seed} (replay with --seed {seed})");
+    let config = Config {
+        seed,
+        accounts: args.accounts,
+        devices_per_account: args.devices,
+        ops_per_account: args.ops,
+        concurrency: args.concurrency,
+        transport: args.transport,
+        faults: !args.no_faults,
+        production_every: args.production_every,
+        dir: args.dir,
+    };
+    let bar = indicatif::ProgressBar::new(config.accounts as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} accounts done, {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let b = bar.clone();
+    let report = run(&config, move |done, _| b.set_position(done as u64))?;
+    bar.finish_and_clear();
+    print_summary(&report);
+    if let Some(path) = &args.json {
+        let json = serde_json::to_vec_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        println!("figures written to {}", path.display());
+    }
+    if report.violations.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn print_summary(r: &Report) {
+    println!();
+    println!("transport        {:?}", r.transport);
+    println!(
+        "accounts         {} ({} at production Argon2id, the rest {})",
+        r.accounts, r.production_kdf_accounts, r.low_cost_kdf
+    );
+    println!("devices          {}", r.devices);
+    println!(
+        "operations       {} in {:.1} s wall ({:.0}/s), {:.0} s virtual",
+        r.total_ops, r.wall_s, r.ops_per_s, r.virtual_s
+    );
+    for (name, c) in &r.ops {
+        println!("  {name:<24} {:>7} ok {:>6} failed", c.ok, c.failed);
+    }
+    println!("faults injected");
+    for (name, n) in &r.faults {
+        println!("  {name:<28} {n:>9}");
+    }
+    println!("latency (virtual ms)     p50      p95      p99       n");
+    for (name, l) in &r.latency {
+        println!(
+            "  {name:<18} {:>8.1} {:>8.1} {:>8.1} {:>7}",
+            l.p50_ms, l.p95_ms, l.p99_ms, l.n
+        );
+    }
+    println!("invariant checks");
+    for (name, n) in &r.checks {
+        println!("  {name:<28} {n:>9}");
+    }
+    println!("peak memory      {:.0} MiB", r.peak_rss_mib);
+    println!("trace hash       {}", r.trace_hash);
+    println!("violations       {}", r.violations.len());
+    for v in r.violations.iter().take(5) {
+        println!();
+        println!(
+            "VIOLATION {} (seed {}, account {}, step {}): {}",
+            v.check.name(),
+            r.seed,
+            v.account,
+            v.step,
+            v.detail
+        );
+        for line in &v.trace {
+            println!("    {line}");
+        }
+    }
+}

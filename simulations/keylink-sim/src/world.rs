@@ -1,0 +1,1050 @@
+//! The simulated world: accounts whose devices run the real client code
+//! against a real server, an operation at a time, with invariants checked
+//! after every step.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use keylink_client::link::{LinkOptions, ServerInfo, ShowVia};
+use keylink_client::{Device, Net, Unlock};
+use keylink_keys::{DeviceId, KdfParams, Password, RecoveryKey};
+use keylink_wire::account::DeviceName;
+use rand::rngs::ChaCha20Rng;
+use rand::{Rng, RngExt, SeedableRng};
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use crate::keystore::MemKeyStore;
+use crate::stats::{Check, Op, Stats, Violation};
+
+/// A file tree: relative path to contents.
+pub type Tree = BTreeMap<String, Vec<u8>>;
+
+/// Low-cost Argon2id for most simulated accounts: 64 KiB, one pass. Opened
+/// only by devices on the simulated network (`KdfPolicy::insecure_accept_weak`).
+pub const LOW_COST_KDF: KdfParams = KdfParams::insecure_for_tests(64, 1, 1);
+
+/// What every account task shares.
+pub struct Ctx {
+    /// The server, as devices reach it.
+    pub server: ServerInfo,
+    /// The network devices open endpoints on.
+    pub net: Net,
+    /// Where device folders live.
+    pub dir: PathBuf,
+    /// Figures.
+    pub stats: Mutex<Stats>,
+    /// Accounts run at production Argon2 parameters: every `n`th (0: none).
+    pub production_every: usize,
+    /// Devices each account aims for.
+    pub devices_per_account: usize,
+    /// Operations after set-up.
+    pub ops_per_account: usize,
+    /// Whether devices crash and approvers dawdle.
+    pub faults: bool,
+    /// When the run started (virtual time).
+    pub start: Instant,
+}
+
+impl Ctx {
+    fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Active,
+    /// Removed from the account; it held keys up to this epoch.
+    Revoked {
+        epoch: u64,
+    },
+    /// Lost (the phone in the river): its key store is gone.
+    Lost,
+}
+
+struct Dev {
+    name: String,
+    keys: Arc<MemKeyStore>,
+    device: Option<Device>,
+    id: DeviceId,
+    state: State,
+    /// What its folder holds now.
+    tree: Tree,
+    /// What its last acknowledged backup holds.
+    acked: Option<Tree>,
+    /// A backup that failed after it may have been published.
+    in_doubt: Option<Tree>,
+    folder: PathBuf,
+}
+
+/// One account and everything the simulator knows about it.
+pub struct Account {
+    index: usize,
+    name: String,
+    rng: ChaCha20Rng,
+    password: String,
+    recovery: Option<String>,
+    params: KdfParams,
+    devices: Vec<Dev>,
+    /// Secrets that ever existed in this account: root keys, identity
+    /// secrets, passwords, recovery keys (scanned for in storage).
+    pub secrets: Vec<Vec<u8>>,
+    next_name: usize,
+    step: u64,
+    recent: VecDeque<String>,
+    trace: Sha256,
+}
+
+const RECENT: usize = 24;
+
+fn rand_password(rng: &mut ChaCha20Rng) -> String {
+    (0..20)
+        .map(|_| char::from(rng.random_range(b'a'..=b'z')))
+        .collect()
+}
+
+fn name(s: &str) -> Option<DeviceName> {
+    DeviceName::new(s).ok()
+}
+
+fn options(ctx: &Ctx) -> LinkOptions {
+    LinkOptions {
+        net: ctx.net.clone(),
+        ..LinkOptions::default()
+    }
+}
+
+impl Account {
+    /// Account `index` of a run seeded with `seed`.
+    pub fn new(seed: u64, index: usize, production: bool) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"keylink-sim/account");
+        h.update(seed.to_be_bytes());
+        h.update((index as u64).to_be_bytes());
+        let mut rng = ChaCha20Rng::from_seed(h.finalize().into());
+        let password = rand_password(&mut rng);
+        Self {
+            index,
+            name: format!("sim-{seed:016x}-{index}"),
+            rng,
+            password,
+            recovery: None,
+            params: if production {
+                KdfParams::DEFAULT
+            } else {
+                LOW_COST_KDF
+            },
+            devices: Vec::new(),
+            secrets: Vec::new(),
+            next_name: 0,
+            step: 0,
+            recent: VecDeque::new(),
+            trace: Sha256::new(),
+        }
+    }
+
+    /// The hash of this account's operation trace.
+    pub fn trace_hash(&self) -> [u8; 32] {
+        self.trace.clone().finalize().into()
+    }
+
+    fn note(&mut self, line: String) {
+        self.trace.update(line.as_bytes());
+        self.trace.update(b"\n");
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(line);
+    }
+
+    fn violation(&self, ctx: &Ctx, check: Check, detail: String) {
+        ctx.stats().violations.push(Violation {
+            check,
+            account: self.index,
+            step: self.step,
+            detail,
+            trace: self.recent.iter().cloned().collect(),
+        });
+    }
+
+    fn check(&self, ctx: &Ctx, check: Check, ok: bool, detail: impl FnOnce() -> String) {
+        ctx.stats().check(check);
+        if !ok {
+            self.violation(ctx, check, detail());
+        }
+    }
+
+    fn new_device_name(&mut self) -> String {
+        self.next_name += 1;
+        format!("d{}", self.next_name)
+    }
+
+    fn active(&self) -> Vec<usize> {
+        (0..self.devices.len())
+            .filter(|&i| self.devices[i].state == State::Active && self.devices[i].device.is_some())
+            .collect()
+    }
+
+    fn pick(&mut self, from: &[usize]) -> Option<usize> {
+        if from.is_empty() {
+            None
+        } else {
+            Some(from[self.rng.random_range(0..from.len())])
+        }
+    }
+
+    fn remember_secrets(&mut self, keys: &MemKeyStore) {
+        for (_, k) in keys.root_keys() {
+            if !self.secrets.iter().any(|s| s.as_slice() == k.as_slice()) {
+                self.secrets.push(k.to_vec());
+            }
+        }
+        for k in keys.identity_secrets() {
+            if !self.secrets.iter().any(|s| s.as_slice() == k.as_slice()) {
+                self.secrets.push(k.to_vec());
+            }
+        }
+    }
+
+    fn folder(&self, ctx: &Ctx, device: &str) -> PathBuf {
+        ctx.dir
+            .join(format!("a{}", self.index))
+            .join(device)
+            .join("tree")
+    }
+
+    /// Create the account and link devices up to the target, then run the
+    /// operations.
+    pub async fn run(&mut self, ctx: &Ctx) {
+        if !self.create(ctx).await {
+            return;
+        }
+        let mut attempts = 0;
+        while self.active().len() < ctx.devices_per_account
+            && attempts < ctx.devices_per_account * 3
+        {
+            attempts += 1;
+            self.step += 1;
+            self.link(ctx, false).await;
+            self.after_step(ctx);
+        }
+        for _ in 0..ctx.ops_per_account {
+            self.step += 1;
+            self.one_op(ctx).await;
+            self.after_step(ctx);
+        }
+        // Final: every device's acknowledged backup is still there.
+        self.step += 1;
+        self.final_check(ctx).await;
+        for d in &self.devices {
+            let _ = std::fs::remove_dir_all(d.folder.parent().unwrap_or(&d.folder));
+        }
+        let keys: Vec<Arc<MemKeyStore>> = self.devices.iter().map(|d| d.keys.clone()).collect();
+        for k in keys {
+            self.remember_secrets(&k);
+        }
+        self.secrets.push(self.password.as_bytes().to_vec());
+    }
+
+    async fn create(&mut self, ctx: &Ctx) -> bool {
+        self.step += 1;
+        let keys = Arc::new(MemKeyStore::default());
+        let dname = self.new_device_name();
+        let (Ok(password), Some(dn)) = (Password::new(&self.password), name(&dname)) else {
+            return false;
+        };
+        let t = Instant::now();
+        let r = Device::create(
+            keys.clone(),
+            ctx.server.clone(),
+            &self.name,
+            &dn,
+            &password,
+            self.params,
+            true,
+        )
+        .await;
+        let ok = r.is_ok();
+        ctx.stats()
+            .op(Op::CreateAccount, ok, t.elapsed(), ctx.start);
+        self.note(format!("{} create {dname}: {}", self.step, outcome(&r)));
+        match r {
+            Ok((device, recovery)) => {
+                self.recovery = recovery.map(|k| k.to_display().to_string());
+                if let Some(r) = &self.recovery {
+                    self.secrets.push(r.as_bytes().to_vec());
+                }
+                let folder = self.folder(ctx, &dname);
+                self.devices.push(Dev {
+                    name: dname,
+                    keys: keys.clone(),
+                    id: device.device_id(),
+                    device: Some(device),
+                    state: State::Active,
+                    tree: Tree::new(),
+                    acked: None,
+                    in_doubt: None,
+                    folder,
+                });
+                self.remember_secrets(&keys);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn one_op(&mut self, ctx: &Ctx) {
+        let active = self.active().len();
+        let weights: [(OpChoice, u32); 11] = [
+            (OpChoice::Backup, 25),
+            (OpChoice::ConcurrentBackup, if active >= 2 { 5 } else { 0 }),
+            (OpChoice::Restore, 20),
+            (
+                OpChoice::Link,
+                if active < ctx.devices_per_account {
+                    10
+                } else {
+                    3
+                },
+            ),
+            (OpChoice::Revoke, if active >= 3 { 4 } else { 0 }),
+            (OpChoice::ChangePassword, 3),
+            (OpChoice::RotateRecovery, 3),
+            (OpChoice::Lose, if active >= 3 { 2 } else { 0 }),
+            (
+                OpChoice::Recover,
+                if active < ctx.devices_per_account + 1 {
+                    4
+                } else {
+                    1
+                },
+            ),
+            (OpChoice::Crash, if ctx.faults { 5 } else { 0 }),
+            (OpChoice::Agree, 4),
+        ];
+        let total: u32 = weights.iter().map(|w| w.1).sum();
+        let mut roll = self.rng.random_range(0..total);
+        let mut choice = OpChoice::Backup;
+        for (c, w) in weights {
+            if roll < w {
+                choice = c;
+                break;
+            }
+            roll -= w;
+        }
+        match choice {
+            OpChoice::Backup => self.backup(ctx).await,
+            OpChoice::ConcurrentBackup => self.concurrent_backup(ctx).await,
+            OpChoice::Restore => self.restore(ctx).await,
+            OpChoice::Link => self.link(ctx, true).await,
+            OpChoice::Revoke => self.revoke(ctx).await,
+            OpChoice::ChangePassword => self.change_password(ctx).await,
+            OpChoice::RotateRecovery => self.rotate_recovery(ctx).await,
+            OpChoice::Lose => self.lose(ctx),
+            OpChoice::Recover => self.recover(ctx).await,
+            OpChoice::Crash => self.crash(ctx).await,
+            OpChoice::Agree => self.agree(ctx).await,
+        }
+    }
+
+    /// Change a device's folder a little and write it to disk.
+    fn edit(&mut self, i: usize) -> std::io::Result<()> {
+        let edits = self.rng.random_range(1..=4);
+        for _ in 0..edits {
+            let n = self.devices[i].tree.len();
+            let roll = self.rng.random_range(0..10);
+            if n > 0 && roll < 2 {
+                let k = self.rng.random_range(0..n);
+                let key = self.devices[i].tree.keys().nth(k).cloned();
+                if let Some(key) = key {
+                    self.devices[i].tree.remove(&key);
+                }
+            } else {
+                let path = if n > 0 && roll < 5 {
+                    let k = self.rng.random_range(0..n);
+                    self.devices[i]
+                        .tree
+                        .keys()
+                        .nth(k)
+                        .cloned()
+                        .unwrap_or_default()
+                } else {
+                    let dir = self.rng.random_range(0..3);
+                    let f = self.rng.random_range(0..1000);
+                    if dir == 0 {
+                        format!("f{f}.bin")
+                    } else {
+                        format!("sub{dir}/f{f}.bin")
+                    }
+                };
+                let len = match self.rng.random_range(0..10) {
+                    0 => 0,
+                    1..=7 => self.rng.random_range(1..4096),
+                    _ => self.rng.random_range(4096..40_000),
+                };
+                let mut data = vec![0u8; len];
+                self.rng.fill_bytes(&mut data);
+                self.devices[i].tree.insert(path, data);
+            }
+        }
+        write_tree(&self.devices[i].folder, &self.devices[i].tree)
+    }
+
+    async fn backup(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(i) = self.pick(&active) else { return };
+        if let Err(e) = self.edit(i) {
+            self.note(format!(
+                "{} backup {}: cannot write folder: {e}",
+                self.step, self.devices[i].name
+            ));
+            return;
+        }
+        self.backup_one(ctx, i).await;
+    }
+
+    async fn backup_one(&mut self, ctx: &Ctx, i: usize) {
+        let folder = self.devices[i].folder.clone();
+        let tree = self.devices[i].tree.clone();
+        let Some(device) = self.devices[i].device.as_mut() else {
+            return;
+        };
+        let t = Instant::now();
+        let r = device.backup(&[folder], |_| {}).await;
+        ctx.stats()
+            .op(Op::Backup, r.is_ok(), t.elapsed(), ctx.start);
+        self.note(format!(
+            "{} backup {}: {}",
+            self.step,
+            self.devices[i].name,
+            outcome(&r)
+        ));
+        let d = &mut self.devices[i];
+        match r {
+            Ok(_) => {
+                d.acked = Some(tree);
+                d.in_doubt = None;
+            }
+            Err(_) => d.in_doubt = Some(tree),
+        }
+    }
+
+    async fn concurrent_backup(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(a) = self.pick(&active) else { return };
+        let others: Vec<usize> = active.into_iter().filter(|&x| x != a).collect();
+        let Some(b) = self.pick(&others) else { return };
+        for i in [a, b] {
+            if self.edit(i).is_err() {
+                return;
+            }
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = self.devices.split_at_mut(hi);
+        let (da, db) = (&mut left[lo], &mut right[0]);
+        let (Some(xa), Some(xb)) = (da.device.as_mut(), db.device.as_mut()) else {
+            return;
+        };
+        let (fa, fb) = ([da.folder.clone()], [db.folder.clone()]);
+        let t = Instant::now();
+        let (ra, rb) = tokio::join!(xa.backup(&fa, |_| {}), xb.backup(&fb, |_| {}));
+        let el = t.elapsed();
+        for (d, r) in [(da, &ra), (db, &rb)] {
+            ctx.stats()
+                .op(Op::ConcurrentBackup, r.is_ok(), el, ctx.start);
+            if r.is_ok() {
+                d.acked = Some(d.tree.clone());
+                d.in_doubt = None;
+            } else {
+                d.in_doubt = Some(d.tree.clone());
+            }
+        }
+        let line = format!(
+            "{} concurrent backup {} and {}: {} / {}",
+            self.step,
+            self.devices[lo].name,
+            self.devices[hi].name,
+            outcome(&ra),
+            outcome(&rb)
+        );
+        self.note(line);
+    }
+
+    /// Restore device `s`'s newest snapshot on device `r` and compare.
+    async fn restore_check(&mut self, ctx: &Ctx, r: usize, s: usize) {
+        let target = ctx
+            .dir
+            .join(format!("a{}", self.index))
+            .join(format!("restore-{}", self.step));
+        let which = self.devices[s].name.clone();
+        let Some(device) = self.devices[r].device.as_mut() else {
+            return;
+        };
+        let t = Instant::now();
+        let result = device.restore(Some(&which), &target, |_, _| {}).await;
+        if let Err(e) = &result {
+            tracing::debug!(error = %e, "restore failed");
+            if std::env::var_os("KEYLINK_SIM_DEBUG").is_some() {
+                eprintln!("restore: {e}");
+            }
+        }
+        ctx.stats()
+            .op(Op::Restore, result.is_ok(), t.elapsed(), ctx.start);
+        let line = format!(
+            "{} restore {} on {}: {}",
+            self.step,
+            which,
+            self.devices[r].name,
+            outcome(&result)
+        );
+        self.note(line);
+        if result.is_ok() {
+            let got = read_tree(&target.join("tree"));
+            let src = &self.devices[s];
+            let matches =
+                |t: &Option<Tree>| t.as_ref().is_some_and(|t| Some(t) == got.as_ref().ok());
+            let ok = matches(&src.acked) || matches(&src.in_doubt);
+            let detail = || {
+                format!(
+                    "restored {} files of {}, expected {} (or {} in doubt)",
+                    got.as_ref().map_or(0, BTreeMap::len),
+                    which,
+                    src.acked.as_ref().map_or(0, BTreeMap::len),
+                    src.in_doubt.as_ref().map_or(0, BTreeMap::len)
+                )
+            };
+            self.check(ctx, Check::RestoreEqualsBackup, ok, detail);
+        }
+        let _ = std::fs::remove_dir_all(&target);
+    }
+
+    async fn restore(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(r) = self.pick(&active) else { return };
+        let sources: Vec<usize> = (0..self.devices.len())
+            .filter(|&i| self.devices[i].state == State::Active && self.devices[i].acked.is_some())
+            .collect();
+        let Some(s) = self.pick(&sources) else { return };
+        self.restore_check(ctx, r, s).await;
+    }
+
+    /// A new device shows a code; an existing device approves (or, now
+    /// and then, declines).
+    async fn link(&mut self, ctx: &Ctx, may_decline: bool) {
+        let active = self.active();
+        let Some(e) = self.pick(&active) else { return };
+        let approve = !may_decline || self.rng.random_range(0..10) != 0;
+        let slow = if ctx.faults && self.rng.random_range(0..10) == 0 {
+            Duration::from_millis(self.rng.random_range(1_000..30_000))
+        } else {
+            Duration::ZERO
+        };
+        let keys = Arc::new(MemKeyStore::default());
+        let dname = self.new_device_name();
+        let opts = options(ctx);
+        let t = Instant::now();
+        let shown = Device::show_link(
+            keys.clone(),
+            ctx.server.clone(),
+            ShowVia::Relay(ctx.server.clone()),
+            &opts,
+        )
+        .await;
+        let shown = match shown {
+            Ok(s) => s,
+            Err(err) => {
+                ctx.stats().op(Op::Link, false, t.elapsed(), ctx.start);
+                self.note(format!(
+                    "{} link {dname}: show failed: {}",
+                    self.step,
+                    class(&err)
+                ));
+                return;
+            }
+        };
+        let code = shown.code_text().to_string();
+        let account_name = self.name.clone();
+        let Some(dn) = name(&dname) else { return };
+        let Some(existing) = self.devices[e].device.as_mut() else {
+            return;
+        };
+        let (new_side, old_side) = tokio::join!(
+            shown.finish(Some(&account_name), &dn, &opts),
+            existing.approve_link(&code, &opts, |_| async move {
+                if !slow.is_zero() {
+                    tokio::time::sleep(slow).await;
+                }
+                approve
+            }),
+        );
+        let ok = new_side.is_ok() && old_side.is_ok();
+        ctx.stats().op(
+            if approve { Op::Link } else { Op::LinkDeclined },
+            ok == approve,
+            t.elapsed(),
+            ctx.start,
+        );
+        let line = format!(
+            "{} link {dname} via {} (approve {approve}): new {} / existing {}",
+            self.step,
+            self.devices[e].name,
+            outcome(&new_side),
+            outcome(&old_side)
+        );
+        self.note(line);
+        // A device outside the signed list never holds the account's keys.
+        let holds_keys = !keys.root_keys().is_empty();
+        let id = keys.device_id();
+        let in_list = match self.devices[e].device.as_mut() {
+            Some(d) => match d.devices().await {
+                Ok((list, _)) => Some(list.iter().any(|v| Some(v.id) == id)),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        if holds_keys {
+            if let Some(in_list) = in_list {
+                self.check(ctx, Check::OutsiderGetsNoKey, in_list, || {
+                    format!("{dname} holds root keys but is not in the account's device list")
+                });
+            }
+        } else {
+            ctx.stats().check(Check::OutsiderGetsNoKey);
+        }
+        if !approve {
+            self.check(
+                ctx,
+                Check::OutsiderGetsNoKey,
+                !holds_keys && new_side.is_err(),
+                || format!("{dname} was declined but linked or holds keys"),
+            );
+        }
+        if let Ok(device) = new_side {
+            self.remember_secrets(&keys);
+            let folder = self.folder(ctx, &dname);
+            self.devices.push(Dev {
+                name: dname,
+                keys,
+                id: device.device_id(),
+                device: Some(device),
+                state: State::Active,
+                tree: Tree::new(),
+                acked: None,
+                in_doubt: None,
+                folder,
+            });
+        }
+    }
+
+    fn password(&self) -> Option<Password> {
+        Password::new(&self.password).ok()
+    }
+
+    async fn revoke(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(a) = self.pick(&active) else { return };
+        let targets: Vec<usize> = (0..self.devices.len())
+            .filter(|&i| i != a && matches!(self.devices[i].state, State::Active | State::Lost))
+            .collect();
+        let Some(x) = self.pick(&targets) else { return };
+        let Some(password) = self.password() else {
+            return;
+        };
+        let recovery = self
+            .recovery
+            .as_deref()
+            .and_then(|r| RecoveryKey::parse(r).ok());
+        let target = self.devices[x].id;
+        let params = self.params;
+        let held = self.devices[x]
+            .keys
+            .root_keys()
+            .keys()
+            .max()
+            .copied()
+            .unwrap_or(0);
+        let Some(device) = self.devices[a].device.as_mut() else {
+            return;
+        };
+        let t = Instant::now();
+        let r = device
+            .revoke(target, Some((&password, params)), recovery.as_ref())
+            .await;
+        ctx.stats()
+            .op(Op::Revoke, r.is_ok(), t.elapsed(), ctx.start);
+        let line = format!(
+            "{} revoke {} by {}: {}",
+            self.step,
+            self.devices[x].name,
+            self.devices[a].name,
+            outcome(&r)
+        );
+        self.note(line);
+        if r.is_err() {
+            return;
+        }
+        self.devices[x].state = State::Revoked { epoch: held };
+        let keys = self.devices[a].keys.clone();
+        self.remember_secrets(&keys);
+        // New data under the new key; the revoked device must not read it.
+        if self.edit(a).is_ok() {
+            self.backup_one(ctx, a).await;
+        }
+        if self.devices[a].acked.is_some() && self.devices[x].device.is_some() {
+            let which = self.devices[a].name.clone();
+            let target_dir = ctx
+                .dir
+                .join(format!("a{}", self.index))
+                .join(format!("revoked-{}", self.step));
+            if let Some(revoked) = self.devices[x].device.as_mut() {
+                let r = revoked.restore(Some(&which), &target_dir, |_, _| {}).await;
+                let _ = std::fs::remove_dir_all(&target_dir);
+                let name = self.devices[x].name.clone();
+                self.check(ctx, Check::RevokedCannotDecrypt, r.is_err(), || {
+                    format!("revoked {name} restored {which}'s snapshot written after its removal")
+                });
+            }
+        }
+    }
+
+    async fn change_password(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(a) = self.pick(&active) else { return };
+        let new = rand_password(&mut self.rng);
+        let (Some(cur), Ok(next)) = (self.password(), Password::new(&new)) else {
+            return;
+        };
+        let params = self.params;
+        let Some(device) = self.devices[a].device.as_mut() else {
+            return;
+        };
+        let t = Instant::now();
+        let r = device.change_password(&cur, &next, params).await;
+        ctx.stats()
+            .op(Op::ChangePassword, r.is_ok(), t.elapsed(), ctx.start);
+        self.note(format!(
+            "{} change password on {}: {}",
+            self.step,
+            self.devices[a].name,
+            outcome(&r)
+        ));
+        self.secrets.push(new.as_bytes().to_vec());
+        if r.is_ok() {
+            self.password = new;
+        }
+    }
+
+    async fn rotate_recovery(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(a) = self.pick(&active) else { return };
+        let Some(password) = self.password() else {
+            return;
+        };
+        let Some(device) = self.devices[a].device.as_mut() else {
+            return;
+        };
+        let t = Instant::now();
+        let r = device.rotate_recovery_key(&password).await;
+        ctx.stats()
+            .op(Op::RotateRecovery, r.is_ok(), t.elapsed(), ctx.start);
+        self.note(format!(
+            "{} rotate recovery key on {}: {}",
+            self.step,
+            self.devices[a].name,
+            outcome(&r)
+        ));
+        if let Ok(k) = r {
+            let text = k.to_display().to_string();
+            self.secrets.push(text.as_bytes().to_vec());
+            self.recovery = Some(text);
+        }
+    }
+
+    fn lose(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(x) = self.pick(&active) else { return };
+        self.devices[x].device = None;
+        self.devices[x].state = State::Lost;
+        ctx.stats()
+            .op(Op::LoseDevice, true, Duration::ZERO, ctx.start);
+        self.note(format!("{} lose {}", self.step, self.devices[x].name));
+    }
+
+    async fn recover(&mut self, ctx: &Ctx) {
+        let keys = Arc::new(MemKeyStore::default());
+        let dname = self.new_device_name();
+        let use_recovery = self.recovery.is_some() && self.rng.random_bool(0.4);
+        let password = self.password();
+        let recovery = self
+            .recovery
+            .as_deref()
+            .and_then(|r| RecoveryKey::parse(r).ok());
+        let unlock = match (&password, &recovery, use_recovery) {
+            (_, Some(k), true) => Unlock::RecoveryKey(k),
+            (Some(p), _, _) => Unlock::Password(p),
+            _ => return,
+        };
+        let Some(dn) = name(&dname) else { return };
+        let t = Instant::now();
+        let r = Device::recover(keys.clone(), ctx.server.clone(), &self.name, &dn, unlock).await;
+        ctx.stats().op(
+            if use_recovery {
+                Op::RecoverWithKey
+            } else {
+                Op::RecoverWithPassword
+            },
+            r.is_ok(),
+            t.elapsed(),
+            ctx.start,
+        );
+        self.note(format!(
+            "{} recover {dname} ({}): {}",
+            self.step,
+            if use_recovery {
+                "recovery key"
+            } else {
+                "password"
+            },
+            outcome(&r)
+        ));
+        if let Ok(device) = r {
+            self.remember_secrets(&keys);
+            let folder = self.folder(ctx, &dname);
+            self.devices.push(Dev {
+                name: dname,
+                keys,
+                id: device.device_id(),
+                device: Some(device),
+                state: State::Active,
+                tree: Tree::new(),
+                acked: None,
+                in_doubt: None,
+                folder,
+            });
+        }
+    }
+
+    /// A device crashes mid-backup (its task is dropped at a random
+    /// moment) and restarts from its key store.
+    async fn crash(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(i) = self.pick(&active) else { return };
+        if self.edit(i).is_err() {
+            return;
+        }
+        let after = Duration::from_millis(self.rng.random_range(0..400));
+        let folder = self.devices[i].folder.clone();
+        let tree = self.devices[i].tree.clone();
+        if let Some(device) = self.devices[i].device.as_mut() {
+            let r = tokio::time::timeout(after, device.backup(&[folder], |_| {})).await;
+            match r {
+                Ok(Ok(_)) => {
+                    self.devices[i].acked = Some(tree);
+                    self.devices[i].in_doubt = None;
+                }
+                _ => self.devices[i].in_doubt = Some(tree),
+            }
+        }
+        self.devices[i].device = None;
+        let reopened = Device::open_on(self.devices[i].keys.clone(), ctx.net.clone());
+        ctx.stats()
+            .op(Op::Crash, reopened.is_ok(), Duration::ZERO, ctx.start);
+        self.note(format!(
+            "{} crash {} after {} ms: reopen {}",
+            self.step,
+            self.devices[i].name,
+            after.as_millis(),
+            outcome(&reopened)
+        ));
+        match reopened {
+            Ok(d) => self.devices[i].device = Some(d),
+            Err(_) => self.devices[i].state = State::Lost,
+        }
+    }
+
+    /// Two devices show the same device list.
+    async fn agree(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(a) = self.pick(&active) else { return };
+        let others: Vec<usize> = active.into_iter().filter(|&x| x != a).collect();
+        let Some(b) = self.pick(&others) else { return };
+        let mut lists = Vec::new();
+        for i in [a, b] {
+            if let Some(d) = self.devices[i].device.as_mut() {
+                match d.devices().await {
+                    Ok((list, _)) => {
+                        lists.push(list.into_iter().map(|v| (v.id, v.name)).collect::<Vec<_>>())
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+        self.note(format!(
+            "{} compare devices of {} and {}",
+            self.step, self.devices[a].name, self.devices[b].name
+        ));
+        if lists.len() == 2 {
+            let (x, y) = (&lists[0], &lists[1]);
+            self.check(ctx, Check::DevicesAgree, x == y, || {
+                format!("{} and {} list different devices", x.len(), y.len())
+            });
+        }
+    }
+
+    /// Checks that run after every step.
+    fn after_step(&mut self, ctx: &Ctx) {
+        for d in &self.devices {
+            if let State::Revoked { epoch } = d.state {
+                let newest = d.keys.root_keys().keys().max().copied().unwrap_or(0);
+                self.check(ctx, Check::RevokedGetsNoNewKey, newest <= epoch, || {
+                    format!(
+                        "revoked {} holds epoch {newest}, removed at {epoch}",
+                        d.name
+                    )
+                });
+            }
+        }
+        let rss = crate::stats::rss_bytes();
+        let mut st = ctx.stats();
+        st.peak_rss = st.peak_rss.max(rss);
+        let bound = st.memory_bound;
+        drop(st);
+        self.check(ctx, Check::MemoryBounded, rss <= bound, || {
+            format!(
+                "resident memory {} MiB over the bound {} MiB",
+                rss >> 20,
+                bound >> 20
+            )
+        });
+    }
+
+    /// Every active device's acknowledged backup restores as backed up.
+    async fn final_check(&mut self, ctx: &Ctx) {
+        let active = self.active();
+        let Some(&r) = active.first() else { return };
+        for s in 0..self.devices.len() {
+            if self.devices[s].state == State::Active && self.devices[s].acked.is_some() {
+                let t = Instant::now();
+                let before = ctx.stats().violations.len();
+                self.restore_check(ctx, r, s).await;
+                let _ = t;
+                let after = ctx.stats().violations.len();
+                ctx.stats().check(Check::NoAcknowledgedBackupLost);
+                if after > before {
+                    self.violation(
+                        ctx,
+                        Check::NoAcknowledgedBackupLost,
+                        format!(
+                            "{}'s acknowledged backup did not restore",
+                            self.devices[s].name
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum OpChoice {
+    Backup,
+    ConcurrentBackup,
+    Restore,
+    Link,
+    Revoke,
+    ChangePassword,
+    RotateRecovery,
+    Lose,
+    Recover,
+    Crash,
+    Agree,
+}
+
+fn class(e: &keylink_client::Error) -> String {
+    // The variant name only: messages may carry addresses or timings.
+    let s = format!("{e:?}");
+    s.split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or("error")
+        .to_string()
+}
+
+fn outcome<T>(r: &Result<T, keylink_client::Error>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => format!("error {}", class(e)),
+    }
+}
+
+fn write_tree(folder: &Path, tree: &Tree) -> std::io::Result<()> {
+    if folder.exists() {
+        std::fs::remove_dir_all(folder)?;
+    }
+    std::fs::create_dir_all(folder)?;
+    for (path, data) in tree {
+        let p = folder.join(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let f = std::fs::File::create(&p)?;
+        std::io::Write::write_all(&mut &f, data)?;
+        f.set_modified(fixed_time())?;
+    }
+    // Folders too, deepest first (writing into a folder moves its time).
+    let mut dirs = vec![folder.to_path_buf()];
+    for path in tree.keys() {
+        let mut p = Path::new(path).parent();
+        while let Some(d) = p.filter(|d| !d.as_os_str().is_empty()) {
+            dirs.push(folder.join(d));
+            p = d.parent();
+        }
+    }
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    dirs.dedup();
+    for d in dirs {
+        std::fs::File::open(&d)?.set_modified(fixed_time())?;
+    }
+    Ok(())
+}
+
+/// The time every simulated file and folder carries: times go into
+/// snapshots, and a run must repeat to the byte.
+fn fixed_time() -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn read_tree(folder: &Path) -> std::io::Result<Tree> {
+    let mut out = Tree::new();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            // An empty backup restores no folder at all.
+            continue;
+        };
+        for e in entries {
+            let e = e?;
+            let p = e.path();
+            if e.file_type()?.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(folder)
+                    .map_err(std::io::Error::other)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read(&p)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Account {
+    /// Devices this account made (created, linked or recovered).
+    pub fn devices_made(&self) -> usize {
+        self.devices.len()
+    }
+}
