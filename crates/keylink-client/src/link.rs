@@ -643,7 +643,10 @@ impl Inbox {
                 None => std::future::pending().await,
             }
         };
+        // Biased (frames first, then the deadline) rather than random, so a
+        // simulation on a virtual clock repeats exactly.
         tokio::select! {
+            biased;
             f = self.rx.recv() => match f {
                 Some(Some(frame)) => link.handle_frame(&frame, now()),
                 _ => link.handle_closed(),
@@ -895,7 +898,9 @@ where
                 let decision = f(info);
                 tokio::pin!(decision);
                 let answer = loop {
+                    // The person's answer first; biased so a run repeats.
                     tokio::select! {
+                        biased;
                         a = &mut decision => break Some(a),
                         () = inbox.pump(&mut link) => {
                             if link.is_finished() {

@@ -97,7 +97,22 @@ async fn handle(
             relay_join(shared, channel, send, recv).await;
             return;
         }
-        other => dispatch(shared, auth, peer, other).await,
+        other => match &shared.config.adversary {
+            None => dispatch(shared, auth, peer, other).await,
+            Some(adversary) => {
+                let who = *auth
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                match adversary.intercept(who, &other) {
+                    Some(answer) => answer,
+                    None => {
+                        let request = other.clone();
+                        let honest = dispatch(shared, auth, peer, other).await;
+                        adversary.answer(who, &request, honest)
+                    }
+                }
+            }
+        },
     };
     respond(&mut send, &answer.unwrap_or_else(failure)).await;
 }
@@ -454,7 +469,7 @@ async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendStream, recv: R
         return;
     }
     match tokio::time::timeout(shared.relay.ttl(), joined).await {
-        Ok(Ok(peer)) => pump((send, recv), peer).await,
+        Ok(Ok(peer)) => pump((send, recv), peer, id, shared.config.adversary.clone()).await,
         _ => {
             let _ = send.finish();
         }

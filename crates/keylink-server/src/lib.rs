@@ -18,6 +18,7 @@
 //! confidentiality.
 
 mod accounts;
+pub mod adversary;
 pub mod client;
 pub mod cmd;
 mod conn;
@@ -74,6 +75,9 @@ pub struct ServerConfig {
     /// simulation on a paused clock, where a blocking thread would make
     /// the order of events depend on the operating system's scheduler.
     pub inline_store: bool,
+    /// A scripted dishonest operator (the simulator's); `None` for an
+    /// honest server.
+    pub adversary: Option<std::sync::Arc<dyn adversary::Adversary>>,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +94,7 @@ impl Default for ServerConfig {
             relay_ttl: relay::CHANNEL_TTL,
             request_timeout: Duration::from_secs(20),
             inline_store: false,
+            adversary: None,
         }
     }
 }

@@ -9,10 +9,12 @@
 //! a join, or after it expires, joining it again is refused.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use keylink_net::{RecvStream, SendStream, read_frame, write_frame};
+
+use crate::adversary::Adversary;
 use tokio::sync::oneshot;
 
 /// How long an opened channel waits for the other side, by default.
@@ -86,15 +88,28 @@ impl Relay {
 }
 
 /// Forward frames both ways until either side ends or fails, then close both.
-pub async fn pump(a: Peer, b: Peer) {
+pub async fn pump(a: Peer, b: Peer, channel: [u8; 16], adversary: Option<Arc<dyn Adversary>>) {
     let ((mut a_send, mut a_recv), (mut b_send, mut b_recv)) = (a, b);
     {
         let budget = std::sync::atomic::AtomicUsize::new(MAX_PAIRED_BYTES);
-        let a_to_b = forward(&mut a_recv, &mut b_send, &budget);
-        let b_to_a = forward(&mut b_recv, &mut a_send, &budget);
+        let a_to_b = forward(
+            &mut a_recv,
+            &mut b_send,
+            &budget,
+            adversary.as_deref(),
+            &channel,
+        );
+        let b_to_a = forward(
+            &mut b_recv,
+            &mut a_send,
+            &budget,
+            adversary.as_deref(),
+            &channel,
+        );
         // The first side to stop, the lifetime or the byte budget ends the
         // channel for both.
         tokio::select! {
+            biased;
             () = a_to_b => {}
             () = b_to_a => {}
             () = tokio::time::sleep(MAX_PAIRED_LIFETIME) => {}
@@ -110,14 +125,25 @@ async fn forward(
     from: &mut RecvStream,
     to: &mut SendStream,
     budget: &std::sync::atomic::AtomicUsize,
+    adversary: Option<&dyn Adversary>,
+    channel: &[u8; 16],
 ) {
     use std::sync::atomic::Ordering;
     while let Ok(Some(frame)) = read_frame(from, MAX_RELAY_FRAME).await {
         let spent = budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
             left.checked_sub(frame.len())
         });
-        if spent.is_err() || write_frame(to, &frame).await.is_err() {
+        if spent.is_err() {
             break;
+        }
+        let frames = match adversary {
+            Some(a) => a.relay(channel, frame),
+            None => vec![frame],
+        };
+        for f in frames {
+            if write_frame(to, &f).await.is_err() {
+                return;
+            }
         }
     }
 }

@@ -81,6 +81,14 @@ impl MemKeyStore {
         }
     }
 
+    /// The newest log position the device verified.
+    pub fn head_sequence(&self) -> Option<u64> {
+        let bytes = self.load("head").ok()??;
+        keylink_account::Head::from_bytes(&bytes)
+            .ok()
+            .map(|h| h.sequence)
+    }
+
     /// Whether the device was set up (holds settings).
     pub fn is_set_up(&self) -> bool {
         matches!(self.load("device"), Ok(Some(_)))

@@ -8,6 +8,7 @@
 //! and rustls draw their own), which changes no size, time or outcome: the
 //! same seed gives the same operation trace, packet schedule and figures.
 
+pub mod adversary;
 pub mod keystore;
 pub mod simnet;
 pub mod stats;
@@ -27,6 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use crate::adversary::SimAdversary;
 use crate::simnet::{NetCounters, NetFaults, SERVER_ADDR, SimNet};
 use crate::stats::{Check, Op, OpCount, Stats, Violation, quantile};
 use crate::world::{Account, Ctx};
@@ -62,6 +64,8 @@ pub struct Config {
     pub faults: bool,
     /// Every `n`th account uses production Argon2 parameters (0: none).
     pub production_every: usize,
+    /// A malicious server that attacks accounts now and then.
+    pub malicious: bool,
     /// Where device folders go (a temporary folder by default).
     pub dir: Option<PathBuf>,
 }
@@ -77,6 +81,7 @@ impl Default for Config {
             transport: Transport::SimQuic,
             faults: true,
             production_every: 50,
+            malicious: true,
             dir: None,
         }
     }
@@ -117,6 +122,8 @@ pub struct Report {
     pub total_ops: u64,
     /// Faults injected, by kind.
     pub faults: Vec<(String, u64)>,
+    /// The malicious server's attacks by kind.
+    pub attacks: Vec<(String, stats::AttackCount)>,
     /// Datagrams by fate (simulated network only).
     pub network: Option<NetCounters>,
     /// Checks run, by name.
@@ -253,6 +260,11 @@ async fn simulate(
     } else {
         NetFaults::clean(Duration::from_millis(20))
     };
+    let adversary = config.malicious.then(|| Arc::new(SimAdversary::default()));
+    let mut server_config = server_config(devices);
+    server_config.adversary = adversary
+        .clone()
+        .map(|a| a as Arc<dyn keylink_server::adversary::Adversary>);
     let (server, info, simnet) = match config.transport {
         Transport::SimQuic => {
             let net = SimNet::new(seed32(config.seed, "network"), faults, true);
@@ -260,7 +272,7 @@ async fn simulate(
             let server = Server::start_on(
                 &identity,
                 store.clone(),
-                server_config(devices),
+                server_config.clone(),
                 Socket::Abstract(socket),
                 Some(seed32(config.seed, "server")),
             )
@@ -273,8 +285,8 @@ async fn simulate(
             (server, info, Some(net))
         }
         Transport::Udp => {
-            let server = Server::start(&identity, store.clone(), server_config(devices))
-                .map_err(|e| setup(&e))?;
+            let server =
+                Server::start(&identity, store.clone(), server_config).map_err(|e| setup(&e))?;
             let addr = server.local_addr().map_err(|e| setup(&e))?;
             let info = ServerInfo {
                 addr,
@@ -297,6 +309,7 @@ async fn simulate(
         ops_per_account: config.ops_per_account,
         faults: config.faults,
         start,
+        adversary,
     });
     let permits = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -483,6 +496,11 @@ fn build_report(
             .collect(),
         total_ops,
         faults,
+        attacks: st
+            .attacks
+            .iter()
+            .map(|(k, v)| (k.name().to_string(), *v))
+            .collect(),
         network,
         checks: st
             .checks

@@ -34,6 +34,9 @@ struct Args {
     /// Turn off network faults, crashes and slow approvers.
     #[arg(long)]
     no_faults: bool,
+    /// Turn off the malicious server.
+    #[arg(long)]
+    honest_server: bool,
     /// Every Nth account at production Argon2 parameters (0: none).
     #[arg(long, default_value_t = 50)]
     production_every: usize,
@@ -68,6 +71,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         transport: args.transport,
         faults: !args.no_faults,
         production_every: args.production_every,
+        malicious: !args.honest_server,
         dir: args.dir,
     };
     let bar = indicatif::ProgressBar::new(config.accounts as u64);
@@ -109,6 +113,13 @@ fn print_summary(r: &Report) {
     println!("faults injected");
     for (name, n) in &r.faults {
         println!("  {name:<28} {n:>9}");
+    }
+    println!("malicious server (armed / fired / detected / harmless)");
+    for (name, c) in &r.attacks {
+        println!(
+            "  {name:<28} {:>5} {:>6} {:>8} {:>8}",
+            c.armed, c.fired, c.detected, c.harmless
+        );
     }
     println!("latency (virtual ms)     p50      p95      p99       n");
     for (name, l) in &r.latency {

@@ -80,6 +80,8 @@ pub enum Check {
     DevicesAgree,
     /// Resident memory stays under its bound.
     MemoryBounded,
+    /// Every malicious-server action is detected by a device or harmless.
+    AttackDetectedOrHarmless,
 }
 
 impl Check {
@@ -94,6 +96,7 @@ impl Check {
             Check::NoSecretInStorage => "no_secret_in_storage",
             Check::DevicesAgree => "devices_agree",
             Check::MemoryBounded => "memory_bounded",
+            Check::AttackDetectedOrHarmless => "attack_detected_or_harmless",
         }
     }
 }
@@ -122,6 +125,19 @@ pub struct OpCount {
     pub failed: u64,
 }
 
+/// What became of one kind of attack.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct AttackCount {
+    /// Armed for an operation.
+    pub armed: u64,
+    /// Changed at least one answer or frame.
+    pub fired: u64,
+    /// A device refused (an error named the problem).
+    pub detected: u64,
+    /// Devices carried on and every check held.
+    pub harmless: u64,
+}
+
 /// Everything counted during a run.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -139,6 +155,8 @@ pub struct Stats {
     pub peak_rss: u64,
     /// The memory bound checked after every step.
     pub memory_bound: u64,
+    /// Attacks by kind.
+    pub attacks: BTreeMap<crate::adversary::Attack, AttackCount>,
 }
 
 impl Stats {

@@ -16,6 +16,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
+use crate::adversary::{Attack, SimAdversary};
 use crate::keystore::MemKeyStore;
 use crate::stats::{Check, Op, Stats, Violation};
 
@@ -46,6 +47,8 @@ pub struct Ctx {
     pub faults: bool,
     /// When the run started (virtual time).
     pub start: Instant,
+    /// The malicious server, when attacks are on.
+    pub adversary: Option<Arc<SimAdversary>>,
 }
 
 impl Ctx {
@@ -86,6 +89,8 @@ pub struct Account {
     name: String,
     rng: ChaCha20Rng,
     password: String,
+    /// The password the account was created with.
+    first_password: String,
     recovery: Option<String>,
     params: KdfParams,
     devices: Vec<Dev>,
@@ -130,6 +135,7 @@ impl Account {
             index,
             name: format!("sim-{seed:016x}-{index}"),
             rng,
+            first_password: password.clone(),
             password,
             recovery: None,
             params: if production {
@@ -228,7 +234,7 @@ impl Account {
         {
             attempts += 1;
             self.step += 1;
-            self.link(ctx, false).await;
+            self.link(ctx, false, None).await;
             self.after_step(ctx);
         }
         for _ in 0..ctx.ops_per_account {
@@ -298,7 +304,7 @@ impl Account {
 
     async fn one_op(&mut self, ctx: &Ctx) {
         let active = self.active().len();
-        let weights: [(OpChoice, u32); 11] = [
+        let weights: [(OpChoice, u32); 12] = [
             (OpChoice::Backup, 25),
             (OpChoice::ConcurrentBackup, if active >= 2 { 5 } else { 0 }),
             (OpChoice::Restore, 20),
@@ -324,6 +330,10 @@ impl Account {
             ),
             (OpChoice::Crash, if ctx.faults { 5 } else { 0 }),
             (OpChoice::Agree, 4),
+            (
+                OpChoice::Attack,
+                if ctx.adversary.is_some() { 10 } else { 0 },
+            ),
         ];
         let total: u32 = weights.iter().map(|w| w.1).sum();
         let mut roll = self.rng.random_range(0..total);
@@ -339,14 +349,19 @@ impl Account {
             OpChoice::Backup => self.backup(ctx).await,
             OpChoice::ConcurrentBackup => self.concurrent_backup(ctx).await,
             OpChoice::Restore => self.restore(ctx).await,
-            OpChoice::Link => self.link(ctx, true).await,
+            OpChoice::Link => {
+                self.link(ctx, true, None).await;
+            }
             OpChoice::Revoke => self.revoke(ctx).await,
             OpChoice::ChangePassword => self.change_password(ctx).await,
             OpChoice::RotateRecovery => self.rotate_recovery(ctx).await,
             OpChoice::Lose => self.lose(ctx),
-            OpChoice::Recover => self.recover(ctx).await,
+            OpChoice::Recover => {
+                self.recover(ctx, None).await;
+            }
             OpChoice::Crash => self.crash(ctx).await,
             OpChoice::Agree => self.agree(ctx).await,
+            OpChoice::Attack => self.attack(ctx).await,
         }
     }
 
@@ -474,14 +489,14 @@ impl Account {
     }
 
     /// Restore device `s`'s newest snapshot on device `r` and compare.
-    async fn restore_check(&mut self, ctx: &Ctx, r: usize, s: usize) {
+    async fn restore_check(&mut self, ctx: &Ctx, r: usize, s: usize) -> bool {
         let target = ctx
             .dir
             .join(format!("a{}", self.index))
             .join(format!("restore-{}", self.step));
         let which = self.devices[s].name.clone();
         let Some(device) = self.devices[r].device.as_mut() else {
-            return;
+            return false;
         };
         let t = Instant::now();
         let result = device.restore(Some(&which), &target, |_, _| {}).await;
@@ -519,6 +534,7 @@ impl Account {
             self.check(ctx, Check::RestoreEqualsBackup, ok, detail);
         }
         let _ = std::fs::remove_dir_all(&target);
+        result.is_ok()
     }
 
     async fn restore(&mut self, ctx: &Ctx) {
@@ -533,9 +549,13 @@ impl Account {
 
     /// A new device shows a code; an existing device approves (or, now
     /// and then, declines).
-    async fn link(&mut self, ctx: &Ctx, may_decline: bool) {
+    /// Returns whether the link failed on either side, and whether a
+    /// relay replay (frame `replay`, when asked) happened.
+    async fn link(&mut self, ctx: &Ctx, may_decline: bool, replay: Option<usize>) -> (bool, bool) {
         let active = self.active();
-        let Some(e) = self.pick(&active) else { return };
+        let Some(e) = self.pick(&active) else {
+            return (false, false);
+        };
         let approve = !may_decline || self.rng.random_range(0..10) != 0;
         let slow = if ctx.faults && self.rng.random_range(0..10) == 0 {
             Duration::from_millis(self.rng.random_range(1_000..30_000))
@@ -562,14 +582,23 @@ impl Account {
                     self.step,
                     class(&err)
                 ));
-                return;
+                return (true, false);
             }
         };
         let code = shown.code_text().to_string();
+        let channel = match keylink_link::LinkCode::parse(&code).map(|c| *c.rendezvous()) {
+            Ok(keylink_link::Rendezvous::Relay { channel, .. }) => Some(channel),
+            _ => None,
+        };
+        if let (Some(adv), Some(ch), Some(k)) = (&ctx.adversary, channel, replay) {
+            adv.arm_relay(ch, k);
+        }
         let account_name = self.name.clone();
-        let Some(dn) = name(&dname) else { return };
+        let Some(dn) = name(&dname) else {
+            return (true, false);
+        };
         let Some(existing) = self.devices[e].device.as_mut() else {
-            return;
+            return (true, false);
         };
         let (new_side, old_side) = tokio::join!(
             shown.finish(Some(&account_name), &dn, &opts),
@@ -581,6 +610,10 @@ impl Account {
             }),
         );
         let ok = new_side.is_ok() && old_side.is_ok();
+        let replayed = match (&ctx.adversary, channel, replay) {
+            (Some(adv), Some(ch), Some(_)) => adv.disarm_relay(&ch),
+            _ => false,
+        };
         ctx.stats().op(
             if approve { Op::Link } else { Op::LinkDeclined },
             ok == approve,
@@ -637,6 +670,7 @@ impl Account {
                 folder,
             });
         }
+        (!ok, replayed)
     }
 
     fn password(&self) -> Option<Password> {
@@ -773,11 +807,17 @@ impl Account {
         self.note(format!("{} lose {}", self.step, self.devices[x].name));
     }
 
-    async fn recover(&mut self, ctx: &Ctx) {
+    /// A fresh device recovers (with `password` in place of the current
+    /// one, when given); whether it succeeded.
+    async fn recover(&mut self, ctx: &Ctx, password: Option<String>) -> bool {
         let keys = Arc::new(MemKeyStore::default());
         let dname = self.new_device_name();
-        let use_recovery = self.recovery.is_some() && self.rng.random_bool(0.4);
-        let password = self.password();
+        let use_recovery =
+            password.is_none() && self.recovery.is_some() && self.rng.random_bool(0.4);
+        let password = match password {
+            Some(p) => Password::new(&p).ok(),
+            None => self.password(),
+        };
         let recovery = self
             .recovery
             .as_deref()
@@ -785,9 +825,9 @@ impl Account {
         let unlock = match (&password, &recovery, use_recovery) {
             (_, Some(k), true) => Unlock::RecoveryKey(k),
             (Some(p), _, _) => Unlock::Password(p),
-            _ => return,
+            _ => return false,
         };
-        let Some(dn) = name(&dname) else { return };
+        let Some(dn) = name(&dname) else { return false };
         let t = Instant::now();
         let r = Device::recover(keys.clone(), ctx.server.clone(), &self.name, &dn, unlock).await;
         ctx.stats().op(
@@ -810,6 +850,7 @@ impl Account {
             },
             outcome(&r)
         ));
+        let ok = r.is_ok();
         if let Ok(device) = r {
             self.remember_secrets(&keys);
             let folder = self.folder(ctx, &dname);
@@ -825,6 +866,7 @@ impl Account {
                 folder,
             });
         }
+        ok
     }
 
     /// A device crashes mid-backup (its task is dropped at a random
@@ -862,6 +904,141 @@ impl Account {
         match reopened {
             Ok(d) => self.devices[i].device = Some(d),
             Err(_) => self.devices[i].state = State::Lost,
+        }
+    }
+
+    /// The malicious server attacks this account during one operation; a
+    /// device must refuse, or nothing may come of it.
+    async fn attack(&mut self, ctx: &Ctx) {
+        let Some(adv) = ctx.adversary.clone() else {
+            return;
+        };
+        let attack = Attack::ALL[self.rng.random_range(0..Attack::ALL.len())];
+        let account = keylink_client::account_id_for(&self.name);
+        let active = self.active();
+        let Some(i) = self.pick(&active) else { return };
+        let target = self.devices[i].id;
+        let dname = self.devices[i].name.clone();
+        // (fired, detected, harm): harm is a description of damage done
+        // without any device noticing.
+        let (fired, detected, harm): (bool, bool, Option<String>) = match attack {
+            Attack::RollbackLog | Attack::WithholdRevocation | Attack::InjectDevice => {
+                let before = self.devices[i].keys.head_sequence();
+                adv.arm(account, attack, Some(target));
+                let r = match self.devices[i].device.as_mut() {
+                    Some(d) => d.devices().await.map(|(list, _)| list.len()),
+                    None => return,
+                };
+                let fired = adv.disarm(&account);
+                let after = self.devices[i].keys.head_sequence();
+                let harm = match (&r, attack) {
+                    (Ok(_), _) if after < before => Some(format!(
+                        "{dname}'s verified head went back from {before:?} to {after:?}"
+                    )),
+                    (Ok(_), Attack::InjectDevice) if fired => {
+                        Some(format!("{dname} accepted a log with a forged device entry"))
+                    }
+                    _ => None,
+                };
+                (fired, r.is_err(), harm)
+            }
+            Attack::ForkLog => {
+                if self.edit(i).is_err() {
+                    return;
+                }
+                let previous = self.devices[i].acked.clone();
+                adv.arm(account, attack, Some(target));
+                self.backup_one(ctx, i).await;
+                let fired = adv.disarm(&account);
+                if !fired {
+                    (false, false, None)
+                } else {
+                    // The device's append was acknowledged and dropped; the
+                    // real log went on without it. Its next look must fail.
+                    let r = match self.devices[i].device.as_mut() {
+                        Some(d) => d.devices().await.map(|_| ()),
+                        None => Ok(()),
+                    };
+                    let detected = r.is_err();
+                    self.note(format!(
+                        "{} {dname} after the fork: {}",
+                        self.step,
+                        outcome(&r)
+                    ));
+                    // The person resets the device (its history is not the
+                    // account's); its faked backup was never stored.
+                    self.devices[i].acked = previous;
+                    self.devices[i].in_doubt = None;
+                    self.devices[i].device = None;
+                    self.devices[i].state = State::Lost;
+                    let harm =
+                        (!detected).then(|| format!("{dname} did not notice its log was forked"));
+                    (true, detected, harm)
+                }
+            }
+            Attack::SubstituteObject | Attack::DropObject => {
+                let sources: Vec<usize> = (0..self.devices.len())
+                    .filter(|&s| {
+                        self.devices[s].state == State::Active && self.devices[s].acked.is_some()
+                    })
+                    .collect();
+                let Some(s) = self.pick(&sources) else { return };
+                let before = ctx.stats().violations.len();
+                adv.arm(account, attack, None);
+                let restored = self.restore_check(ctx, i, s).await;
+                let fired = adv.disarm(&account);
+                let harm = (ctx.stats().violations.len() > before)
+                    .then(|| "a tampered object was restored".to_string());
+                (fired, !restored, harm)
+            }
+            Attack::OldPasswordWrap => {
+                if !adv.has_old_wrap(&account) {
+                    return;
+                }
+                adv.arm(account, attack, None);
+                let first = self.first_password.clone();
+                let recovered = self.recover(ctx, Some(first)).await;
+                let fired = adv.disarm(&account);
+                let harm =
+                    (fired && recovered && self.first_password != self.password).then(|| {
+                        "the first password opened the account through its old wrap".to_string()
+                    });
+                (fired, !recovered, harm)
+            }
+            Attack::ReplayRelayFrame => {
+                let k = self.rng.random_range(0..5);
+                let (failed, replayed) = self.link(ctx, true, Some(k)).await;
+                (replayed, failed, None)
+            }
+        };
+        self.note(format!(
+            "{} attack {} on {dname}: {}",
+            self.step,
+            attack.name(),
+            match (fired, detected) {
+                (false, _) => "did not fire",
+                (true, true) => "detected",
+                (true, false) => "no effect",
+            }
+        ));
+        {
+            let mut st = ctx.stats();
+            let c = st.attacks.entry(attack).or_default();
+            c.armed += 1;
+            if fired {
+                c.fired += 1;
+                if detected {
+                    c.detected += 1;
+                } else if harm.is_none() {
+                    c.harmless += 1;
+                }
+            }
+        }
+        if fired {
+            let ok = harm.is_none();
+            self.check(ctx, Check::AttackDetectedOrHarmless, ok, || {
+                format!("{}: {}", attack.name(), harm.unwrap_or_default())
+            });
         }
     }
 
@@ -961,6 +1138,7 @@ enum OpChoice {
     Recover,
     Crash,
     Agree,
+    Attack,
 }
 
 fn class(e: &keylink_client::Error) -> String {
