@@ -135,6 +135,13 @@ fn print_summary(r: &Report) {
     println!("peak memory      {:.0} MiB", r.peak_rss_mib);
     println!("trace hash       {}", r.trace_hash);
     println!("violations       {}", r.violations.len());
+    let mut by_check = std::collections::BTreeMap::new();
+    for v in &r.violations {
+        *by_check.entry(v.check.name()).or_insert(0u64) += 1;
+    }
+    for (name, n) in by_check {
+        println!("  {name:<28} {n:>9}");
+    }
     for v in r.violations.iter().take(5) {
         println!();
         println!(

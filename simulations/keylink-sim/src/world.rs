@@ -183,6 +183,15 @@ impl Account {
         }
     }
 
+    /// Violations found in this account so far.
+    fn violations_here(&self, ctx: &Ctx) -> usize {
+        ctx.stats()
+            .violations
+            .iter()
+            .filter(|v| v.account == self.index)
+            .count()
+    }
+
     fn new_device_name(&mut self) -> String {
         self.next_name += 1;
         format!("d{}", self.next_name)
@@ -983,11 +992,11 @@ impl Account {
                     })
                     .collect();
                 let Some(s) = self.pick(&sources) else { return };
-                let before = ctx.stats().violations.len();
+                let before = self.violations_here(ctx);
                 adv.arm(account, attack, None);
                 let restored = self.restore_check(ctx, i, s).await;
                 let fired = adv.disarm(&account);
-                let harm = (ctx.stats().violations.len() > before)
+                let harm = (self.violations_here(ctx) > before)
                     .then(|| "a tampered object was restored".to_string());
                 (fired, !restored, harm)
             }
@@ -1104,11 +1113,9 @@ impl Account {
         let Some(&r) = active.first() else { return };
         for s in 0..self.devices.len() {
             if self.devices[s].state == State::Active && self.devices[s].acked.is_some() {
-                let t = Instant::now();
-                let before = ctx.stats().violations.len();
+                let before = self.violations_here(ctx);
                 self.restore_check(ctx, r, s).await;
-                let _ = t;
-                let after = ctx.stats().violations.len();
+                let after = self.violations_here(ctx);
                 ctx.stats().check(Check::NoAcknowledgedBackupLost);
                 if after > before {
                     self.violation(

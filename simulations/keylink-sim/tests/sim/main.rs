@@ -82,7 +82,9 @@ fn sweep_size() -> u64 {
 
 /// Run `seeds` on two threads (this machine's cores), returning every
 /// report.
-fn run_seeds(configs: Vec<Config>) -> Vec<Report> {
+fn run_seeds(mut configs: Vec<Config>) -> Vec<Report> {
+    // Biggest last: the two threads pop from the end.
+    configs.sort_by_key(|c| c.accounts);
     let configs = std::sync::Arc::new(std::sync::Mutex::new(configs));
     let threads: Vec<_> = (0..2)
         .map(|_| {
@@ -152,6 +154,7 @@ fn regression_seeds_replay_clean() {
             f[i].parse::<usize>()
                 .unwrap_or_else(|_| panic!("bad seeds.txt line: {line}"))
         };
+        assert_eq!(f.len(), 5, "seeds.txt lines have five fields: {line}");
         configs.push(Config {
             seed: f[0]
                 .parse()
@@ -159,8 +162,8 @@ fn regression_seeds_replay_clean() {
             accounts: num(1),
             devices_per_account: num(2),
             ops_per_account: num(3),
-            concurrency: num(1),
-            ..small(0)
+            production_every: num(4),
+            ..Config::default()
         });
     }
     assert!(!configs.is_empty(), "seeds.txt lists seeds");
