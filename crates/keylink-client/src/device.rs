@@ -650,7 +650,14 @@ impl Device {
 
     async fn client(&mut self) -> Result<ServerClient> {
         if let Some(c) = &self.client {
-            return Ok(c.clone());
+            if c.connection().close_reason().is_none() {
+                return Ok(c.clone());
+            }
+            // The connection ended (the server restarted, the network
+            // changed, it idled out): connect again, and prove who we are
+            // on the new connection.
+            self.client = None;
+            self.authenticated = false;
         }
         let c = connect_to(&self.endpoint, &self.server).await?;
         self.client = Some(c.clone());

@@ -119,6 +119,9 @@ impl Shared {
     }
 }
 
+/// How long a stopping server waits for peers to acknowledge its close.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
 /// A running server.
 pub struct Server {
     endpoint: Endpoint,
@@ -206,7 +209,8 @@ impl Server {
     }
 
     /// Stop accepting, let requests in flight finish (up to `grace`), then
-    /// close every connection.
+    /// close every connection (waiting at most 2 s for peers to
+    /// acknowledge).
     pub async fn shutdown(self, grace: Duration) {
         self.shared.stopping.store(true, Ordering::Relaxed);
         self.accept.abort();
@@ -217,7 +221,11 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         self.endpoint.close(0u32.into(), b"server shutting down");
-        self.endpoint.wait_idle().await;
+        // Every peer has been told; waiting for all to acknowledge can take
+        // up to the idle timeout when some are unreachable, and a closing
+        // endpoint refuses new connections meanwhile (a restart would stay
+        // down that long). Give the close frames a moment, no more.
+        let _ = tokio::time::timeout(CLOSE_LINGER, self.endpoint.wait_idle()).await;
     }
 }
 

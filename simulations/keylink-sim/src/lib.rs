@@ -9,6 +9,7 @@
 //! same seed gives the same operation trace, packet schedule and figures.
 
 pub mod adversary;
+pub mod html;
 pub mod keystore;
 pub mod simnet;
 pub mod stats;
@@ -28,7 +29,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::adversary::SimAdversary;
+use crate::adversary::{Attack, SimAdversary};
 use crate::simnet::{NetCounters, NetFaults, SERVER_ADDR, SimNet};
 use crate::stats::{Check, Op, OpCount, Stats, Violation, quantile};
 use crate::world::{Account, Ctx};
@@ -134,6 +135,8 @@ pub struct Report {
     pub latency: Vec<(String, Latency)>,
     /// Operations completed per virtual second (for charts).
     pub timeline: Vec<(u64, Vec<(String, u64)>)>,
+    /// Faults injected per virtual second (for charts).
+    pub fault_timeline: Vec<(u64, Vec<(String, u64)>)>,
     /// Latency samples, milliseconds (for histograms).
     pub latency_samples_ms: Vec<(String, Vec<f64>)>,
     /// Wall-clock seconds.
@@ -192,7 +195,7 @@ fn seed32(seed: u64, what: &str) -> [u8; 32] {
 
 fn server_config(devices: usize) -> ServerConfig {
     ServerConfig {
-        max_connections: devices * 4 + 1024,
+        max_connections: 1_000_000,
         // Recoveries and password checks of thousands of accounts from few
         // addresses: the limits protect a real server, not this one.
         wraps_per_account: (10_000, 10_000.0),
@@ -285,8 +288,8 @@ async fn simulate(
             (server, info, Some(net))
         }
         Transport::Udp => {
-            let server =
-                Server::start(&identity, store.clone(), server_config).map_err(|e| setup(&e))?;
+            let server = Server::start(&identity, store.clone(), server_config.clone())
+                .map_err(|e| setup(&e))?;
             let addr = server.local_addr().map_err(|e| setup(&e))?;
             let info = ServerInfo {
                 addr,
@@ -310,7 +313,24 @@ async fn simulate(
         faults: config.faults,
         start,
         adversary,
+        simnet: simnet.clone(),
     });
+    let server = Arc::new(tokio::sync::Mutex::new(Some(server)));
+    let mut background = Vec::new();
+    if let Some(net) = &simnet {
+        background.push(tokio::spawn(sample_network(net.clone(), ctx.clone())));
+        if config.faults {
+            background.push(tokio::spawn(restart_server(
+                server.clone(),
+                net.clone(),
+                identity,
+                store.clone(),
+                server_config.clone(),
+                seed32(config.seed, "server restarts"),
+                ctx.clone(),
+            )));
+        }
+    }
     let permits = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let progress = Arc::new(progress);
@@ -346,9 +366,14 @@ async fn simulate(
         production += usize::from(p);
     }
     let virtual_s = start.elapsed().as_secs_f64();
+    for b in background {
+        b.abort();
+    }
     // No secret in the server's storage.
     scan_storage(store.as_ref(), &secrets, &ctx);
-    server.shutdown(Duration::from_millis(100)).await;
+    if let Some(server) = server.lock().await.take() {
+        server.shutdown(Duration::from_millis(100)).await;
+    }
     if let Some(net) = &simnet {
         trace.update(net.trace_hash());
     }
@@ -368,6 +393,83 @@ async fn simulate(
         virtual_s,
         hex::encode(trace.finalize()),
     ))
+}
+
+/// Record the network's faults once a virtual second, for the charts.
+async fn sample_network(net: SimNet, ctx: Arc<Ctx>) {
+    let mut last = net.counters();
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = net.counters();
+        let mut st = ctx
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.fault("packets lost", now.lost - last.lost, ctx.start);
+        st.fault(
+            "packets duplicated",
+            now.duplicated - last.duplicated,
+            ctx.start,
+        );
+        st.fault(
+            "packets partitioned",
+            now.partitioned - last.partitioned,
+            ctx.start,
+        );
+        last = now;
+    }
+}
+
+/// Crash the server now and then (every 20 to 60 virtual seconds), keep it
+/// down for up to 5 seconds, and start it again on the same store, address
+/// and certificate.
+async fn restart_server(
+    slot: Arc<tokio::sync::Mutex<Option<Server>>>,
+    net: SimNet,
+    identity: ServerIdentity,
+    store: Arc<MemoryStore>,
+    config: ServerConfig,
+    seed: [u8; 32],
+    ctx: Arc<Ctx>,
+) {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::ChaCha20Rng::from_seed(seed);
+    loop {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(20_000..60_000))).await;
+        let Some(server) = slot.lock().await.take() else {
+            return;
+        };
+        // A crash: no grace for requests in flight.
+        let debug = std::env::var_os("KEYLINK_SIM_DEBUG").is_some();
+        if debug {
+            eprintln!("{:?} server going down", ctx.start.elapsed());
+        }
+        server.shutdown(Duration::ZERO).await;
+        if debug {
+            eprintln!("{:?} server down", ctx.start.elapsed());
+        }
+        ctx.stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fault("server restarts", 1, ctx.start);
+        tokio::time::sleep(Duration::from_millis(rng.random_range(100..5_000))).await;
+        let socket = net.socket(Some(SERVER_ADDR));
+        match Server::start_on(
+            &identity,
+            store.clone(),
+            config.clone(),
+            Socket::Abstract(socket),
+            Some(net.endpoint_seed()),
+        ) {
+            Ok(s) => {
+                if debug {
+                    eprintln!("{:?} server up", ctx.start.elapsed());
+                }
+                *slot.lock().await = Some(s);
+            }
+            Err(_) => return,
+        }
+    }
 }
 
 /// An Ed25519 certificate with a fixed serial number, so its size (and so
@@ -463,9 +565,17 @@ fn build_report(
         faults.push(("packets reordered by jitter".to_string(), n.jittered));
         faults.push(("packets dropped by partitions".to_string(), n.partitioned));
     }
-    let count = |op: Op| st.ops.get(&op).map_or(0, |c| c.ok + c.failed);
-    faults.push(("device crashes".to_string(), count(Op::Crash)));
-    faults.push(("devices lost".to_string(), count(Op::LoseDevice)));
+    let mut others: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for row in st.fault_timeline.values() {
+        for (kind, n) in row {
+            if !kind.starts_with("packets") && !Attack::ALL.iter().any(|a| a.name() == kind) {
+                *others.entry(kind.as_str()).or_default() += n;
+            }
+        }
+    }
+    for (kind, n) in others {
+        faults.push((kind.to_string(), n));
+    }
     let mut latency = Vec::new();
     let mut samples = Vec::new();
     for op in [Op::Link, Op::Backup, Op::Restore] {
@@ -520,6 +630,11 @@ fn build_report(
             })
             .collect(),
         latency_samples_ms: samples,
+        fault_timeline: st
+            .fault_timeline
+            .iter()
+            .map(|(s, m)| (*s, m.iter().map(|(k, v)| (k.clone(), *v)).collect()))
+            .collect(),
         wall_s: 0.0,
         virtual_s,
         ops_per_s: 0.0,

@@ -82,6 +82,8 @@ pub enum Check {
     MemoryBounded,
     /// Every malicious-server action is detected by a device or harmless.
     AttackDetectedOrHarmless,
+    /// A device works again once faults pass.
+    DevicesRecover,
 }
 
 impl Check {
@@ -97,6 +99,7 @@ impl Check {
             Check::DevicesAgree => "devices_agree",
             Check::MemoryBounded => "memory_bounded",
             Check::AttackDetectedOrHarmless => "attack_detected_or_harmless",
+            Check::DevicesRecover => "devices_recover",
         }
     }
 }
@@ -155,6 +158,8 @@ pub struct Stats {
     pub peak_rss: u64,
     /// The memory bound checked after every step.
     pub memory_bound: u64,
+    /// Faults per virtual second, by kind.
+    pub fault_timeline: BTreeMap<u64, BTreeMap<String, u64>>,
     /// Attacks by kind.
     pub attacks: BTreeMap<crate::adversary::Attack, AttackCount>,
 }
@@ -179,6 +184,19 @@ impl Stats {
             .or_default()
             .entry(op)
             .or_default() += 1;
+    }
+
+    /// Count `n` faults of `kind` in this virtual second.
+    pub fn fault(&mut self, kind: &str, n: u64, start: Instant) {
+        if n > 0 {
+            let second = start.elapsed().as_secs();
+            *self
+                .fault_timeline
+                .entry(second)
+                .or_default()
+                .entry(kind.to_string())
+                .or_default() += n;
+        }
     }
 
     /// Count a check run.

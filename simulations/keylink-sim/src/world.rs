@@ -49,6 +49,8 @@ pub struct Ctx {
     pub start: Instant,
     /// The malicious server, when attacks are on.
     pub adversary: Option<Arc<SimAdversary>>,
+    /// The simulated network (not on real UDP).
+    pub simnet: Option<crate::simnet::SimNet>,
 }
 
 impl Ctx {
@@ -78,8 +80,9 @@ struct Dev {
     tree: Tree,
     /// What its last acknowledged backup holds.
     acked: Option<Tree>,
-    /// A backup that failed after it may have been published.
-    in_doubt: Option<Tree>,
+    /// Backups since the last acknowledged one that failed after they may
+    /// have been published: any of them may be the newest in the log.
+    in_doubt: Vec<Tree>,
     folder: PathBuf,
 }
 
@@ -301,7 +304,7 @@ impl Account {
                     state: State::Active,
                     tree: Tree::new(),
                     acked: None,
-                    in_doubt: None,
+                    in_doubt: Vec::new(),
                     folder,
                 });
                 self.remember_secrets(&keys);
@@ -450,9 +453,9 @@ impl Account {
         match r {
             Ok(_) => {
                 d.acked = Some(tree);
-                d.in_doubt = None;
+                d.in_doubt.clear();
             }
-            Err(_) => d.in_doubt = Some(tree),
+            Err(_) => d.in_doubt.push(tree),
         }
     }
 
@@ -481,9 +484,9 @@ impl Account {
                 .op(Op::ConcurrentBackup, r.is_ok(), el, ctx.start);
             if r.is_ok() {
                 d.acked = Some(d.tree.clone());
-                d.in_doubt = None;
+                d.in_doubt.clear();
             } else {
-                d.in_doubt = Some(d.tree.clone());
+                d.in_doubt.push(d.tree.clone());
             }
         }
         let line = format!(
@@ -530,14 +533,14 @@ impl Account {
             let src = &self.devices[s];
             let matches =
                 |t: &Option<Tree>| t.as_ref().is_some_and(|t| Some(t) == got.as_ref().ok());
-            let ok = matches(&src.acked) || matches(&src.in_doubt);
+            let ok = matches(&src.acked) || src.in_doubt.iter().any(|t| matches(&Some(t.clone())));
             let detail = || {
                 format!(
-                    "restored {} files of {}, expected {} (or {} in doubt)",
+                    "restored {} files of {}, expected {} (or one of {} backups in doubt)",
                     got.as_ref().map_or(0, BTreeMap::len),
                     which,
                     src.acked.as_ref().map_or(0, BTreeMap::len),
-                    src.in_doubt.as_ref().map_or(0, BTreeMap::len)
+                    src.in_doubt.len()
                 )
             };
             self.check(ctx, Check::RestoreEqualsBackup, ok, detail);
@@ -567,6 +570,7 @@ impl Account {
         };
         let approve = !may_decline || self.rng.random_range(0..10) != 0;
         let slow = if ctx.faults && self.rng.random_range(0..10) == 0 {
+            ctx.stats().fault("slow approvers", 1, ctx.start);
             Duration::from_millis(self.rng.random_range(1_000..30_000))
         } else {
             Duration::ZERO
@@ -675,7 +679,7 @@ impl Account {
                 state: State::Active,
                 tree: Tree::new(),
                 acked: None,
-                in_doubt: None,
+                in_doubt: Vec::new(),
                 folder,
             });
         }
@@ -871,7 +875,7 @@ impl Account {
                 state: State::Active,
                 tree: Tree::new(),
                 acked: None,
-                in_doubt: None,
+                in_doubt: Vec::new(),
                 folder,
             });
         }
@@ -894,9 +898,9 @@ impl Account {
             match r {
                 Ok(Ok(_)) => {
                     self.devices[i].acked = Some(tree);
-                    self.devices[i].in_doubt = None;
+                    self.devices[i].in_doubt.clear();
                 }
-                _ => self.devices[i].in_doubt = Some(tree),
+                _ => self.devices[i].in_doubt.push(tree),
             }
         }
         self.devices[i].device = None;
@@ -910,9 +914,28 @@ impl Account {
             after.as_millis(),
             outcome(&reopened)
         ));
+        let addr = ctx
+            .simnet
+            .as_ref()
+            .and_then(crate::simnet::SimNet::last_addr);
         match reopened {
             Ok(d) => self.devices[i].device = Some(d),
             Err(_) => self.devices[i].state = State::Lost,
+        }
+        // Now and then it comes back on a network that cannot reach the
+        // server for a while.
+        if let (Some(net), Some(addr)) = (&ctx.simnet, addr)
+            && self.rng.random_range(0..3) == 0
+        {
+            let cut = Duration::from_millis(self.rng.random_range(1_000..20_000));
+            net.partition(addr.ip(), cut);
+            ctx.stats().fault("device partitions", 1, ctx.start);
+            self.note(format!(
+                "{} partition {} for {} ms",
+                self.step,
+                self.devices[i].name,
+                cut.as_millis()
+            ));
         }
     }
 
@@ -977,7 +1000,7 @@ impl Account {
                     // The person resets the device (its history is not the
                     // account's); its faked backup was never stored.
                     self.devices[i].acked = previous;
-                    self.devices[i].in_doubt = None;
+                    self.devices[i].in_doubt.clear();
                     self.devices[i].device = None;
                     self.devices[i].state = State::Lost;
                     let harm =
@@ -1032,6 +1055,9 @@ impl Account {
         ));
         {
             let mut st = ctx.stats();
+            if fired {
+                st.fault(attack.name(), 1, ctx.start);
+            }
             let c = st.attacks.entry(attack).or_default();
             c.armed += 1;
             if fired {
@@ -1109,25 +1135,54 @@ impl Account {
 
     /// Every active device's acknowledged backup restores as backed up.
     async fn final_check(&mut self, ctx: &Ctx) {
+        // Every device still in use works again once faults pass: it syncs
+        // within a few attempts (a server restart or partition may be in
+        // progress elsewhere in the run).
+        for i in self.active() {
+            let mut ok = false;
+            let mut errors = Vec::new();
+            for attempt in 0..4 {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+                if let Some(d) = self.devices[i].device.as_mut() {
+                    match d.devices().await {
+                        Ok(_) => {
+                            ok = true;
+                            break;
+                        }
+                        Err(e) => errors.push(format!("{:?}: {e}", ctx.start.elapsed())),
+                    }
+                }
+            }
+            let name = self.devices[i].name.clone();
+            self.check(ctx, Check::DevicesRecover, ok, || {
+                format!(
+                    "{name} could not reach its account after faults passed (4 attempts over 30 s): {}",
+                    errors.join("; ")
+                )
+            });
+        }
         let active = self.active();
         let Some(&r) = active.first() else { return };
         for s in 0..self.devices.len() {
-            if self.devices[s].state == State::Active && self.devices[s].acked.is_some() {
-                let before = self.violations_here(ctx);
-                self.restore_check(ctx, r, s).await;
-                let after = self.violations_here(ctx);
-                ctx.stats().check(Check::NoAcknowledgedBackupLost);
-                if after > before {
-                    self.violation(
-                        ctx,
-                        Check::NoAcknowledgedBackupLost,
-                        format!(
-                            "{}'s acknowledged backup did not restore",
-                            self.devices[s].name
-                        ),
-                    );
+            if self.devices[s].state != State::Active || self.devices[s].acked.is_none() {
+                continue;
+            }
+            let mut restored = false;
+            for attempt in 0..4 {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+                if self.restore_check(ctx, r, s).await {
+                    restored = true;
+                    break;
                 }
             }
+            let name = self.devices[s].name.clone();
+            self.check(ctx, Check::NoAcknowledgedBackupLost, restored, || {
+                format!("{name}'s acknowledged backup did not restore (4 attempts over 30 s)")
+            });
         }
     }
 }
