@@ -40,7 +40,7 @@ struct Member {
     root: RootKey,
     log: LogState,
     client: ServerClient,
-    endpoint: keylink_net::Endpoint,
+    endpoint: keylink_net::AnyEndpoint,
 }
 
 async fn member(info: &ServerInfo, seed: u64) -> Member {
@@ -56,9 +56,10 @@ async fn member(info: &ServerInfo, seed: u64) -> Member {
         &mut rng,
     )
     .unwrap();
-    let endpoint = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let endpoint =
+        keylink_net::AnyEndpoint::from(client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap());
     let client =
-        ServerClient::connect(&endpoint, info.addr, &ServerTrust::Pinned(info.fingerprint))
+        ServerClient::connect_any(&endpoint, info.addr, &ServerTrust::Pinned(info.fingerprint))
             .await
             .unwrap();
     client
@@ -94,7 +95,8 @@ async fn one_link_traced(info: ServerInfo, m: &mut Member, seed: u64, trace: boo
         on_sas: Some(Arc::new(move |_| mark("keys confirmed"))),
         ..LinkOptions::default()
     };
-    let ep_b = client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let ep_b =
+        keylink_net::AnyEndpoint::from(client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap());
     let identity = Arc::new(DeviceIdentity::generate(&mut ChaCha20Rng::seed_from_u64(
         seed,
     )));

@@ -23,7 +23,7 @@ use keylink_keys::{
     labels,
 };
 use keylink_link::{JoinInfo, NewDevice};
-use keylink_net::{Endpoint, Fingerprint, ServerTrust};
+use keylink_net::{AnyEndpoint as Endpoint, Fingerprint, ServerTrust};
 use keylink_server::{ServerClient, account_prefix};
 use keylink_wire::Wire;
 use keylink_wire::account::{DeviceName, SignedEntry};
@@ -248,7 +248,7 @@ async fn connect_to(endpoint: &Endpoint, server: &ServerInfo) -> Result<ServerCl
     let limit = std::time::Duration::from_millis(ms);
     tokio::time::timeout(
         limit,
-        ServerClient::connect(
+        ServerClient::connect_any(
             endpoint,
             server.addr,
             &ServerTrust::Pinned(server.fingerprint),
@@ -650,7 +650,7 @@ impl Device {
 
     async fn client(&mut self) -> Result<ServerClient> {
         if let Some(c) = &self.client {
-            if c.connection().close_reason().is_none() {
+            if !c.connection().is_closed() {
                 return Ok(c.clone());
             }
             // The connection ended (the server restarted, the network

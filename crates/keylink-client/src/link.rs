@@ -28,8 +28,8 @@ use keylink_link::{
     ShowerSecrets, Side, Timeouts,
 };
 use keylink_net::{
-    Connection, Fingerprint, RecvStream, SendStream, ServerIdentity, ServerTrust, connect,
-    exporter, read_frame, write_frame,
+    AnyEndpoint, Conn, Fingerprint, RecvHalf, SendHalf, ServerIdentity, ServerTrust, read_frame,
+    write_frame,
 };
 use keylink_server::{ClientError, ServerClient};
 use keylink_wire::Wire;
@@ -154,12 +154,12 @@ pub struct PendingShow {
 enum Waiter {
     /// The relay stream; the joiner's frames arrive on it.
     Relay {
-        conn: Connection,
-        send: SendStream,
-        recv: RecvStream,
+        conn: Conn,
+        send: SendHalf,
+        recv: RecvHalf,
     },
     /// A one-time listener.
-    Direct { endpoint: keylink_net::Endpoint },
+    Direct { endpoint: AnyEndpoint },
 }
 
 impl PendingShow {
@@ -177,7 +177,7 @@ impl PendingShow {
         self,
         timeouts: Timeouts,
         side: Side,
-    ) -> Result<(Link, Connection, SendStream, RecvStream), LinkError> {
+    ) -> Result<(Link, Conn, SendHalf, RecvHalf), LinkError> {
         let PendingShow {
             secrets,
             waiter,
@@ -193,7 +193,7 @@ impl PendingShow {
             Waiter::Direct { endpoint } => {
                 let accept = async {
                     let incoming = endpoint.accept().await.ok_or(LinkError::Closed)?;
-                    let conn = incoming.await.map_err(|_| LinkError::Closed)?;
+                    let conn = incoming.accept().await.map_err(|_| LinkError::Closed)?;
                     let (send, recv) = conn.accept_bi().await.map_err(|_| LinkError::Closed)?;
                     Ok::<_, LinkError>((conn, send, recv))
                 };
@@ -201,10 +201,10 @@ impl PendingShow {
                     .await
                     .map_err(|_| LinkError::Timeout)??;
                 // One connection only: the listener stops accepting.
-                endpoint.set_server_config(None);
+                endpoint.stop_accepting();
                 let payload = secrets.code().payload().to_vec();
                 let binding = Binding::Direct(
-                    exporter(&conn, keylink_keys::labels::LINK_EXPORTER, &payload)
+                    conn.exporter(keylink_keys::labels::LINK_EXPORTER, &payload)
                         .map_err(|_| LinkError::Closed)?,
                 );
                 let link = Link::shower(secrets, binding, side, expires, timeouts)?;
@@ -240,7 +240,7 @@ fn net_err(e: impl std::fmt::Display) -> LinkError {
 }
 
 async fn prepare_show(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     shower: Shower,
     via: ShowVia,
     options: &LinkOptions,
@@ -249,13 +249,10 @@ async fn prepare_show(
     let (rendezvous, waiter, lifetime) = match via {
         ShowVia::Relay(server) => {
             let open = async {
-                let conn = connect(
-                    endpoint,
-                    server.addr,
-                    &ServerTrust::Pinned(server.fingerprint),
-                )
-                .await
-                .map_err(relay_err)?;
+                let conn = endpoint
+                    .connect(server.addr, &ServerTrust::Pinned(server.fingerprint))
+                    .await
+                    .map_err(relay_err)?;
                 let (mut send, mut recv) = conn.open_bi().await.map_err(relay_err)?;
                 write_frame(&mut send, &Request::RelayOpen.encode())
                     .await
@@ -325,21 +322,21 @@ async fn prepare_show(
 }
 
 async fn connect_to_code(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     code: &LinkCode,
     timeouts: Timeouts,
-    reuse: Option<&Connection>,
-) -> Result<(Connection, SendStream, RecvStream, Binding), LinkError> {
+    reuse: Option<&Conn>,
+) -> Result<(Conn, SendHalf, RecvHalf, Binding), LinkError> {
     tokio::time::timeout(timeouts.step, connect_to_code_inner(endpoint, code, reuse))
         .await
         .map_err(|_| LinkError::Timeout)?
 }
 
 async fn connect_to_code_inner(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     code: &LinkCode,
-    reuse: Option<&Connection>,
-) -> Result<(Connection, SendStream, RecvStream, Binding), LinkError> {
+    reuse: Option<&Conn>,
+) -> Result<(Conn, SendHalf, RecvHalf, Binding), LinkError> {
     match *code.rendezvous() {
         Rendezvous::Relay {
             server,
@@ -349,11 +346,12 @@ async fn connect_to_code_inner(
             let pin = Fingerprint::from_bytes(server_fingerprint);
             // A device already connected to the relay's server (its own
             // account server) joins over that connection.
-            let conn = match reuse.filter(|c| {
-                c.remote_address() == server && keylink_net::peer_fingerprint(c) == Some(pin)
-            }) {
+            let conn = match reuse
+                .filter(|c| c.remote_address() == server && c.peer_fingerprint() == Some(pin))
+            {
                 Some(c) => c.clone(),
-                None => connect(endpoint, server, &ServerTrust::Pinned(pin))
+                None => endpoint
+                    .connect(server, &ServerTrust::Pinned(pin))
                     .await
                     .map_err(net_err)?,
             };
@@ -380,10 +378,10 @@ async fn connect_to_code_inner(
             cert_fingerprint,
         } => {
             let trust = ServerTrust::Pinned(Fingerprint::from_bytes(cert_fingerprint));
-            let conn = connect(endpoint, addr, &trust).await.map_err(net_err)?;
+            let conn = endpoint.connect(addr, &trust).await.map_err(net_err)?;
             let (send, recv) = conn.open_bi().await.map_err(net_err)?;
             let binding = Binding::Direct(
-                exporter(&conn, keylink_keys::labels::LINK_EXPORTER, code.payload())
+                conn.exporter(keylink_keys::labels::LINK_EXPORTER, code.payload())
                     .map_err(net_err)?,
             );
             Ok((conn, send, recv, binding))
@@ -398,7 +396,7 @@ async fn connect_to_code_inner(
 /// # Errors
 /// [`LinkError::Closed`] if the server cannot be reached.
 pub async fn show_as_new(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     via: ShowVia,
     options: &LinkOptions,
 ) -> Result<PendingShow, LinkError> {
@@ -412,7 +410,7 @@ pub async fn show_as_new(
 /// # Errors
 /// [`LinkError`], in words for the person.
 pub async fn finish_as_new<S>(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     shown: PendingShow,
     server: ServerInfo,
     device: NewDevice,
@@ -442,7 +440,7 @@ where
 /// # Errors
 /// [`LinkError`].
 pub async fn scan_as_new<S>(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     code_text: &str,
     server: Option<ServerInfo>,
     device: NewDevice,
@@ -499,7 +497,7 @@ where
 /// # Errors
 /// [`LinkError::Closed`] if the server cannot be reached.
 pub async fn show_as_existing(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     via: ShowVia,
     options: &LinkOptions,
 ) -> Result<PendingShow, LinkError> {
@@ -536,7 +534,7 @@ where
 /// [`LinkError`]; [`LinkError::NotAcknowledged`] is the one failure after
 /// which the log holds the new device.
 pub async fn scan_as_existing<F, Fut>(
-    endpoint: &keylink_net::Endpoint,
+    endpoint: &AnyEndpoint,
     code_text: &str,
     me: Existing<'_>,
     options: &LinkOptions,
@@ -569,16 +567,16 @@ where
 /// The new device's way to its account server: the relay connection when
 /// the relay is that server, a new connection otherwise.
 struct ServerConnection {
-    existing: Option<Connection>,
+    existing: Option<Conn>,
     server: ServerInfo,
-    endpoint: keylink_net::Endpoint,
+    endpoint: AnyEndpoint,
 }
 
 impl ServerConnection {
     fn new(
-        endpoint: &keylink_net::Endpoint,
+        endpoint: &AnyEndpoint,
         server: ServerInfo,
-        link_conn: &Connection,
+        link_conn: &Conn,
         rendezvous: &Rendezvous,
     ) -> Self {
         // The relay connection was verified against the code's pin; when
@@ -594,9 +592,9 @@ impl ServerConnection {
 
     async fn client(&self) -> Result<ServerClient, ClientError> {
         match &self.existing {
-            Some(c) => Ok(ServerClient::from_connection(c.clone())),
+            Some(c) => Ok(ServerClient::from_conn(c.clone())),
             None => {
-                ServerClient::connect(
+                ServerClient::connect_any(
                     &self.endpoint,
                     self.server.addr,
                     &ServerTrust::Pinned(self.server.fingerprint),
@@ -614,7 +612,7 @@ struct Inbox {
 }
 
 impl Inbox {
-    fn spawn(mut recv: RecvStream) -> Self {
+    fn spawn(mut recv: RecvHalf) -> Self {
         let (tx, rx) = mpsc::channel(8);
         let task = tokio::spawn(async move {
             loop {
@@ -662,7 +660,7 @@ impl Drop for Inbox {
     }
 }
 
-async fn flush(link: &mut Link, send: &mut SendStream) {
+async fn flush(link: &mut Link, send: &mut SendHalf) {
     while let Some(frame) = link.poll_transmit() {
         if write_frame(send, &frame).await.is_err() {
             link.handle_closed();
@@ -676,7 +674,7 @@ async fn flush(link: &mut Link, send: &mut SendStream) {
 ///
 /// The wait runs on a task of its own: the caller has its answer at once,
 /// and the stream (so the connection) lives until the peer has read it.
-fn finish(mut send: SendStream) {
+fn finish(mut send: SendHalf) {
     let _ = send.finish();
     tokio::spawn(async move {
         let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
@@ -693,7 +691,7 @@ struct NewSide {
 
 async fn run_new<S>(
     mut link: Link,
-    (mut send, recv): (SendStream, RecvStream),
+    (mut send, recv): (SendHalf, RecvHalf),
     me: NewSide,
     options: &LinkOptions,
     store: S,
@@ -864,8 +862,8 @@ async fn verify_welcome(
 
 async fn run_existing<F, Fut>(
     mut link: Link,
-    mut send: SendStream,
-    recv: RecvStream,
+    mut send: SendHalf,
+    recv: RecvHalf,
     me: Existing<'_>,
     options: &LinkOptions,
     approve: F,

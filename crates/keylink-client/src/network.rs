@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use keylink_keys::KdfPolicy;
 use keylink_net::{
-    Endpoint, EndpointLimits, NetError, ServerIdentity, client_endpoint, server_endpoint,
+    AnyEndpoint, EndpointLimits, NetError, ServerIdentity, client_endpoint, server_endpoint,
 };
 use rand_core::Rng;
 
@@ -16,13 +16,17 @@ pub trait Network: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`NetError`] if no endpoint can be opened.
-    fn client_endpoint(&self, server: SocketAddr) -> Result<Endpoint, NetError>;
+    fn client_endpoint(&self, server: SocketAddr) -> Result<AnyEndpoint, NetError>;
 
     /// A one-time listener for a direct link, on `bind`.
     ///
     /// # Errors
     /// [`NetError`] if it cannot be bound.
-    fn listener(&self, identity: &ServerIdentity, bind: SocketAddr) -> Result<Endpoint, NetError>;
+    fn listener(
+        &self,
+        identity: &ServerIdentity,
+        bind: SocketAddr,
+    ) -> Result<AnyEndpoint, NetError>;
 
     /// Whether backup and restore run on the calling task, staging the
     /// snapshot's objects in memory, instead of streaming them from a
@@ -79,17 +83,21 @@ impl rand_core::TryCryptoRng for NetRng<'_> {}
 pub struct Udp;
 
 impl Network for Udp {
-    fn client_endpoint(&self, server: SocketAddr) -> Result<Endpoint, NetError> {
+    fn client_endpoint(&self, server: SocketAddr) -> Result<AnyEndpoint, NetError> {
         let bind: SocketAddr = if server.is_ipv6() {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         } else {
             ([0, 0, 0, 0], 0).into()
         };
-        client_endpoint(bind)
+        client_endpoint(bind).map(AnyEndpoint::from)
     }
 
-    fn listener(&self, identity: &ServerIdentity, bind: SocketAddr) -> Result<Endpoint, NetError> {
-        server_endpoint(identity, bind, EndpointLimits::default())
+    fn listener(
+        &self,
+        identity: &ServerIdentity,
+        bind: SocketAddr,
+    ) -> Result<AnyEndpoint, NetError> {
+        server_endpoint(identity, bind, EndpointLimits::default()).map(AnyEndpoint::from)
     }
 }
 

@@ -55,6 +55,12 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    /// The connection or stream ended (in-memory transport).
+    #[error("the connection ended")]
+    Ended,
+    /// Nothing listens at the address (in-memory transport).
+    #[error("no server is listening at that address")]
+    Unreachable,
     /// The TLS exporter is not available on this connection.
     #[error("the connection's TLS exporter is unavailable")]
     Exporter,

@@ -17,12 +17,16 @@ mod config;
 mod error;
 mod frame;
 mod identity;
+mod transport;
 
 pub use config::{
     ALPN, EndpointLimits, ServerTrust, Socket, client_endpoint, client_endpoint_on, connect,
     exporter, peer_fingerprint, server_endpoint, server_endpoint_on,
 };
 pub use error::NetError;
-pub use frame::{MAX_FRAME, read_frame, write_frame};
+pub use frame::{FrameSink, FrameSource, MAX_FRAME, read_frame, write_frame};
 pub use identity::{Fingerprint, ServerIdentity};
 pub use quinn::{AsyncUdpSocket, Connection, Endpoint, RecvStream, SendStream, UdpPoller};
+pub use transport::{
+    AnyEndpoint, AnyIncoming, Conn, MemConn, MemEndpoint, MemNet, RecvHalf, SendHalf,
+};

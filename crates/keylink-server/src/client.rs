@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use keylink_keys::{AccountId, DeviceIdentity, SignatureContext, labels};
-use keylink_net::{Connection, Endpoint, ServerTrust, connect, exporter, read_frame, write_frame};
+use keylink_net::{AnyEndpoint, Conn, Connection, Endpoint, ServerTrust, read_frame, write_frame};
 use keylink_wire::Wire;
 use keylink_wire::server::{MAX_MESSAGE_LEN, Request, Response};
 
@@ -21,7 +21,7 @@ pub const MAX_LOG_ENTRIES: usize = 1_000_000;
 /// A connection to a keylink server.
 #[derive(Clone)]
 pub struct ServerClient {
-    conn: Connection,
+    conn: Conn,
 }
 
 impl ServerClient {
@@ -35,17 +35,36 @@ impl ServerClient {
         trust: &ServerTrust,
     ) -> Result<Self, ClientError> {
         Ok(Self {
-            conn: connect(endpoint, addr, trust).await?,
+            conn: keylink_net::connect(endpoint, addr, trust).await?.into(),
         })
     }
 
-    /// A client on a connection already made (and its server verified).
+    /// Connect over any transport (QUIC, or a simulation's memory).
+    ///
+    /// # Errors
+    /// As [`ServerClient::connect`].
+    pub async fn connect_any(
+        endpoint: &AnyEndpoint,
+        addr: SocketAddr,
+        trust: &ServerTrust,
+    ) -> Result<Self, ClientError> {
+        Ok(Self {
+            conn: endpoint.connect(addr, trust).await?,
+        })
+    }
+
+    /// A client on a QUIC connection already made (and its server verified).
     pub fn from_connection(conn: Connection) -> Self {
+        Self { conn: conn.into() }
+    }
+
+    /// A client on a connection already made, over any transport.
+    pub fn from_conn(conn: Conn) -> Self {
         Self { conn }
     }
 
     /// The underlying connection.
-    pub fn connection(&self) -> &Connection {
+    pub fn connection(&self) -> &Conn {
         &self.conn
     }
 
@@ -61,11 +80,7 @@ impl ServerClient {
     }
 
     async fn request_inner(&self, request: &Request) -> Result<Response, ClientError> {
-        let (mut send, mut recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(keylink_net::NetError::from)?;
+        let (mut send, mut recv) = self.conn.open_bi().await?;
         write_frame(&mut send, &request.encode()).await?;
         let _ = send.finish();
         let frame = read_frame(&mut recv, MAX_MESSAGE_LEN)
@@ -97,11 +112,7 @@ impl ServerClient {
         account: &AccountId,
         identity: &DeviceIdentity,
     ) -> Result<(), ClientError> {
-        let (mut send, mut recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(keylink_net::NetError::from)?;
+        let (mut send, mut recv) = self.conn.open_bi().await?;
         let device = identity.device_id();
         write_frame(
             &mut send,
@@ -122,7 +133,9 @@ impl ServerClient {
             }
             _ => return Err(ClientError::Unexpected),
         };
-        let binding = exporter(&self.conn, labels::SERVER_AUTH_EXPORTER, b"")
+        let binding = self
+            .conn
+            .exporter(labels::SERVER_AUTH_EXPORTER, b"")
             .map_err(|_| ClientError::Exporter)?;
         let signature = identity.sign(
             SignatureContext::ServerAuth,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use keylink_keys::{AccountId, DeviceId, SignatureContext, labels};
-use keylink_net::{Connection, RecvStream, SendStream, exporter, read_frame, write_frame};
+use keylink_net::{Conn, RecvHalf, SendHalf, read_frame, write_frame};
 use keylink_store::ObjectKey;
 use keylink_wire::Wire;
 use keylink_wire::server::{FailureCode, MAX_MESSAGE_LEN, Request, Response};
@@ -19,7 +19,7 @@ use crate::relay::pump;
 pub type AuthState = Arc<Mutex<Option<(AccountId, DeviceId)>>>;
 
 /// Serve every stream of `conn` until it closes.
-pub async fn serve(shared: Arc<Shared>, conn: Connection) {
+pub async fn serve(shared: Arc<Shared>, conn: Conn) {
     let auth: AuthState = Arc::default();
     let peer = conn.remote_address().ip();
     while let Ok((send, recv)) = conn.accept_bi().await {
@@ -35,7 +35,7 @@ pub async fn serve(shared: Arc<Shared>, conn: Connection) {
     }
 }
 
-async fn respond(send: &mut SendStream, r: &Response) {
+async fn respond(send: &mut SendHalf, r: &Response) {
     let _ = write_frame(send, &r.encode()).await;
     let _ = send.finish();
 }
@@ -46,11 +46,11 @@ fn failure((code, message): Refusal) -> Response {
 
 async fn handle(
     shared: &Shared,
-    conn: &Connection,
+    conn: &Conn,
     auth: &AuthState,
     peer: IpAddr,
-    mut send: SendStream,
-    mut recv: RecvStream,
+    mut send: SendHalf,
+    mut recv: RecvHalf,
 ) {
     let frame = match tokio::time::timeout(
         shared.config.request_timeout,
@@ -70,7 +70,7 @@ async fn handle(
         }
         Err(_) => {
             // A slow sender: give the stream up rather than hold it.
-            let _ = recv.stop(1u32.into());
+            recv.stop(1);
             return;
         }
     };
@@ -374,12 +374,12 @@ fn allowed_key(account: &AccountId, key: &str) -> Result<ObjectKey, Refusal> {
 /// replayed on another connection).
 async fn authenticate(
     shared: &Shared,
-    conn: &Connection,
+    conn: &Conn,
     auth: &AuthState,
     account: AccountId,
     device: DeviceId,
-    send: &mut SendStream,
-    recv: &mut RecvStream,
+    send: &mut SendHalf,
+    recv: &mut RecvHalf,
 ) -> Result<Response, Refusal> {
     let log = shared.accounts.log(&account).await?;
     let keys = log
@@ -407,7 +407,8 @@ async fn authenticate(
             "expected the signed challenge".into(),
         ));
     };
-    let binding = exporter(conn, labels::SERVER_AUTH_EXPORTER, b"")
+    let binding = conn
+        .exporter(labels::SERVER_AUTH_EXPORTER, b"")
         .map_err(|_| internal("no TLS exporter"))?;
     let message = auth_message(&nonce, &account, &device, &binding);
     keys.verify(SignatureContext::ServerAuth, &message, &signature)
@@ -439,7 +440,7 @@ pub fn auth_message(
     m
 }
 
-async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendStream, recv: RecvStream) {
+async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendHalf, recv: RecvHalf) {
     if !shared.by_addr.allow(&peer, now()) {
         respond(
             &mut send,
@@ -476,7 +477,7 @@ async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendStream, recv: R
     }
 }
 
-async fn relay_join(shared: &Shared, channel: [u8; 16], mut send: SendStream, recv: RecvStream) {
+async fn relay_join(shared: &Shared, channel: [u8; 16], mut send: SendHalf, recv: RecvHalf) {
     let Some(opener) = shared.relay.join(&channel, now()) else {
         respond(
             &mut send,

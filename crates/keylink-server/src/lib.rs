@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use keylink_keys::AccountId;
 use keylink_net::{
-    Endpoint, EndpointLimits, Fingerprint, ServerIdentity, Socket, server_endpoint,
+    AnyEndpoint, EndpointLimits, Fingerprint, MemNet, ServerIdentity, Socket, server_endpoint,
     server_endpoint_on,
 };
 use keylink_store::Store;
@@ -124,7 +124,7 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// A running server.
 pub struct Server {
-    endpoint: Endpoint,
+    endpoint: AnyEndpoint,
     shared: Arc<Shared>,
     fingerprint: Fingerprint,
     accept: tokio::task::JoinHandle<()>,
@@ -141,7 +141,7 @@ impl Server {
         config: ServerConfig,
     ) -> Result<Self, ServerError> {
         let endpoint = server_endpoint(identity, config.listen, config.endpoint)?;
-        Ok(Self::serve(endpoint, identity, store, config))
+        Ok(Self::serve(endpoint.into(), identity, store, config))
     }
 
     /// Start serving on `socket` instead of binding `config.listen`: a
@@ -158,11 +158,25 @@ impl Server {
         rng_seed: Option<[u8; 32]>,
     ) -> Result<Self, ServerError> {
         let endpoint = server_endpoint_on(identity, socket, config.endpoint, rng_seed)?;
-        Ok(Self::serve(endpoint, identity, store, config))
+        Ok(Self::serve(endpoint.into(), identity, store, config))
+    }
+
+    /// Serve at `addr` on an in-memory network (a simulation's, for runs
+    /// where QUIC handshakes would cost more than what is under test).
+    /// Must run inside a tokio runtime.
+    pub fn start_memory(
+        identity: &ServerIdentity,
+        store: Arc<dyn Store>,
+        config: ServerConfig,
+        net: &MemNet,
+        addr: SocketAddr,
+    ) -> Self {
+        let endpoint = net.listen(addr, identity.fingerprint());
+        Self::serve(endpoint, identity, store, config)
     }
 
     fn serve(
-        endpoint: Endpoint,
+        endpoint: AnyEndpoint,
         identity: &ServerIdentity,
         store: Arc<dyn Store>,
         config: ServerConfig,
@@ -220,7 +234,7 @@ impl Server {
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        self.endpoint.close(0u32.into(), b"server shutting down");
+        self.endpoint.close(0, b"server shutting down");
         // Every peer has been told; waiting for all to acknowledge can take
         // up to the idle timeout when some are unreachable, and a closing
         // endpoint refuses new connections meanwhile (a restart would stay
@@ -249,7 +263,7 @@ where
     }
 }
 
-async fn accept_loop(endpoint: Endpoint, shared: Arc<Shared>) {
+async fn accept_loop(endpoint: AnyEndpoint, shared: Arc<Shared>) {
     let connections = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
     while let Some(incoming) = endpoint.accept().await {
         let Ok(permit) = connections.clone().try_acquire_owned() else {
@@ -258,7 +272,7 @@ async fn accept_loop(endpoint: Endpoint, shared: Arc<Shared>) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            if let Ok(conn) = incoming.await {
+            if let Ok(conn) = incoming.accept().await {
                 conn::serve(shared, conn).await;
             }
             drop(permit);

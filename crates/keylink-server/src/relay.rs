@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use keylink_net::{RecvStream, SendStream, read_frame, write_frame};
+use keylink_net::{RecvHalf, SendHalf, read_frame, write_frame};
 
 use crate::adversary::Adversary;
 use tokio::sync::oneshot;
@@ -27,7 +27,7 @@ pub const MAX_PAIRED_LIFETIME: std::time::Duration = std::time::Duration::from_s
 pub const MAX_PAIRED_BYTES: usize = 16 << 20;
 
 /// The joining side's stream, handed to the opener.
-pub type Peer = (SendStream, RecvStream);
+pub type Peer = (SendHalf, RecvHalf);
 
 /// A waiting channel: when it was opened, and where to hand the joiner.
 type Waiting = (Instant, oneshot::Sender<Peer>);
@@ -117,13 +117,13 @@ pub async fn pump(a: Peer, b: Peer, channel: [u8; 16], adversary: Option<Arc<dyn
     }
     let _ = a_send.finish();
     let _ = b_send.finish();
-    let _ = a_recv.stop(0u32.into());
-    let _ = b_recv.stop(0u32.into());
+    a_recv.stop(0);
+    b_recv.stop(0);
 }
 
 async fn forward(
-    from: &mut RecvStream,
-    to: &mut SendStream,
+    from: &mut RecvHalf,
+    to: &mut SendHalf,
     budget: &std::sync::atomic::AtomicUsize,
     adversary: Option<&dyn Adversary>,
     channel: &[u8; 16],

@@ -22,7 +22,7 @@ use std::time::Duration;
 use keylink_client::link::ServerInfo;
 use keylink_client::{Net, Network, Udp};
 use keylink_keys::KdfPolicy;
-use keylink_net::{Endpoint, NetError, ServerIdentity, Socket};
+use keylink_net::{AnyEndpoint, MemNet, NetError, ServerIdentity, Socket};
 use keylink_server::{Server, ServerConfig};
 use keylink_store::{MemoryStore, Store};
 use serde::Serialize;
@@ -40,6 +40,9 @@ use crate::world::{Account, Ctx};
 pub enum Transport {
     /// Real quinn over the simulated network, on a paused (virtual) clock.
     SimQuic,
+    /// The real client and server code over plain in-memory streams (no
+    /// QUIC, no TLS, no latency), on a paused clock: for the largest runs.
+    Memory,
     /// Real quinn over the operating system's UDP sockets on loopback, in
     /// real time.
     Udp,
@@ -69,6 +72,10 @@ pub struct Config {
     pub malicious: bool,
     /// Where device folders go (a temporary folder by default).
     pub dir: Option<PathBuf>,
+    /// Put a 32-byte device secret (a root key or identity key) into the
+    /// server's storage before the scan:
+    /// a test of the simulator's own checks, which must then fail.
+    pub plant_secret: bool,
 }
 
 impl Default for Config {
@@ -84,6 +91,7 @@ impl Default for Config {
             production_every: 50,
             malicious: true,
             dir: None,
+            plant_secret: false,
         }
     }
 }
@@ -164,7 +172,7 @@ pub enum SimError {
 struct LoopbackUdp;
 
 impl Network for LoopbackUdp {
-    fn client_endpoint(&self, server: std::net::SocketAddr) -> Result<Endpoint, NetError> {
+    fn client_endpoint(&self, server: std::net::SocketAddr) -> Result<AnyEndpoint, NetError> {
         Udp.client_endpoint(server)
     }
 
@@ -172,7 +180,7 @@ impl Network for LoopbackUdp {
         &self,
         identity: &ServerIdentity,
         bind: std::net::SocketAddr,
-    ) -> Result<Endpoint, NetError> {
+    ) -> Result<AnyEndpoint, NetError> {
         Udp.listener(identity, bind)
     }
 
@@ -182,6 +190,43 @@ impl Network for LoopbackUdp {
 
     fn kdf_policy(&self) -> KdfPolicy {
         KdfPolicy::insecure_accept_weak()
+    }
+}
+
+/// Devices on the in-memory transport: the real client code, no QUIC or
+/// TLS, seeded randomness, the simulator's low-cost wraps accepted.
+struct MemoryNetwork {
+    net: MemNet,
+    keys: Mutex<rand::rngs::ChaCha20Rng>,
+}
+
+impl Network for MemoryNetwork {
+    fn client_endpoint(&self, _server: std::net::SocketAddr) -> Result<AnyEndpoint, NetError> {
+        Ok(self.net.client())
+    }
+
+    fn listener(
+        &self,
+        identity: &ServerIdentity,
+        _bind: std::net::SocketAddr,
+    ) -> Result<AnyEndpoint, NetError> {
+        Ok(self.net.listen_anywhere(identity.fingerprint()))
+    }
+
+    fn in_task_transfers(&self) -> bool {
+        true
+    }
+
+    fn kdf_policy(&self) -> KdfPolicy {
+        KdfPolicy::insecure_accept_weak()
+    }
+
+    fn fill_random(&self, out: &mut [u8]) {
+        use rand::Rng;
+        self.keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fill_bytes(out);
     }
 }
 
@@ -220,7 +265,7 @@ pub fn run(
     let setup = |e: &dyn std::fmt::Display| SimError::Setup(e.to_string());
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_all();
-    if config.transport == Transport::SimQuic {
+    if config.transport != Transport::Udp {
         builder.start_paused(true);
     }
     let runtime = builder.build().map_err(|e| setup(&e))?;
@@ -286,6 +331,29 @@ async fn simulate(
                 net: Net::new(Arc::new(net.clone())),
             };
             (server, info, Some(net))
+        }
+        Transport::Memory => {
+            use rand::SeedableRng;
+            let net = MemNet::new(seed32(config.seed, "memory bindings"));
+            let server = Server::start_memory(
+                &identity,
+                store.clone(),
+                server_config.clone(),
+                &net,
+                SERVER_ADDR,
+            );
+            let info = ServerInfo {
+                addr: SERVER_ADDR,
+                fingerprint: server.fingerprint(),
+                net: Net::new(Arc::new(MemoryNetwork {
+                    net,
+                    keys: Mutex::new(rand::rngs::ChaCha20Rng::from_seed(seed32(
+                        config.seed,
+                        "device randomness",
+                    ))),
+                })),
+            };
+            (server, info, None)
         }
         Transport::Udp => {
             let server = Server::start(&identity, store.clone(), server_config.clone())
@@ -368,6 +436,16 @@ async fn simulate(
     let virtual_s = start.elapsed().as_secs_f64();
     for b in background {
         b.abort();
+    }
+    if config.plant_secret
+        && let (Some(secret), Ok(key)) = (
+            secrets.iter().find(|s| s.len() == 32),
+            keylink_store::ObjectKey::new("planted"),
+        )
+    {
+        let mut object = b"some stored bytes, then: ".to_vec();
+        object.extend_from_slice(secret);
+        let _ = store.put_if_absent(&key, &object);
     }
     // No secret in the server's storage.
     scan_storage(store.as_ref(), &secrets, &ctx);

@@ -43,6 +43,10 @@ struct Args {
     /// Write the figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write a self-contained HTML report (with SVG charts) into this
+    /// folder, as index.html.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Where device folders go (default: /dev/shm, else the temp folder).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -73,6 +77,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
         production_every: args.production_every,
         malicious: !args.honest_server,
         dir: args.dir,
+        plant_secret: false,
     };
     let bar = indicatif::ProgressBar::new(config.accounts as u64);
     bar.set_style(
@@ -85,14 +90,36 @@ fn real_main() -> anyhow::Result<ExitCode> {
     print_summary(&report);
     if let Some(path) = &args.json {
         let json = serde_json::to_vec_pretty(&report)?;
-        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        write_atomically(path, &json)?;
         println!("figures written to {}", path.display());
+    }
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let page = dir.join("index.html");
+        write_atomically(&page, keylink_sim::html::page(&report).as_bytes())?;
+        println!("report written to {}", page.display());
     }
     if report.violations.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
         Ok(ExitCode::from(1))
     }
+}
+
+/// Write through a temporary file in the same folder, then rename: a
+/// reader never sees half a report.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn print_summary(r: &Report) {

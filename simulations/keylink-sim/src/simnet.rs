@@ -19,7 +19,7 @@ use std::time::Duration;
 use keylink_client::Network;
 use keylink_keys::KdfPolicy;
 use keylink_net::{
-    AsyncUdpSocket, Endpoint, EndpointLimits, NetError, ServerIdentity, Socket, UdpPoller,
+    AnyEndpoint, AsyncUdpSocket, EndpointLimits, NetError, ServerIdentity, Socket, UdpPoller,
     client_endpoint_on, server_endpoint_on,
 };
 use quinn::udp::{RecvMeta, Transmit};
@@ -479,12 +479,16 @@ impl AsyncUdpSocket for SimSocket {
 }
 
 impl Network for SimNet {
-    fn client_endpoint(&self, _server: SocketAddr) -> Result<Endpoint, NetError> {
+    fn client_endpoint(&self, _server: SocketAddr) -> Result<AnyEndpoint, NetError> {
         let socket = self.socket(None);
-        client_endpoint_on(Socket::Abstract(socket), Some(self.endpoint_seed()))
+        client_endpoint_on(Socket::Abstract(socket), Some(self.endpoint_seed())).map(Into::into)
     }
 
-    fn listener(&self, identity: &ServerIdentity, _bind: SocketAddr) -> Result<Endpoint, NetError> {
+    fn listener(
+        &self,
+        identity: &ServerIdentity,
+        _bind: SocketAddr,
+    ) -> Result<AnyEndpoint, NetError> {
         let socket = self.socket(None);
         server_endpoint_on(
             identity,
@@ -492,6 +496,7 @@ impl Network for SimNet {
             EndpointLimits::default(),
             Some(self.endpoint_seed()),
         )
+        .map(Into::into)
     }
 
     fn in_task_transfers(&self) -> bool {

@@ -11,7 +11,7 @@ use keylink_client::RemoteStore;
 use keylink_client::link::{Existing, LinkOptions, Linked, ServerInfo};
 use keylink_keys::{AccountId, DeviceIdentity, KdfParams, Password, RootKey};
 use keylink_link::{NewDevice, Timeouts};
-use keylink_net::{Endpoint, ServerIdentity, ServerTrust, client_endpoint};
+use keylink_net::{AnyEndpoint as Endpoint, ServerIdentity, ServerTrust, client_endpoint};
 use keylink_server::{Server, ServerClient, ServerConfig};
 use keylink_store::LocalDirStore;
 use keylink_wire::Wire;
@@ -53,11 +53,13 @@ pub async fn world_with(config: ServerConfig) -> World {
 }
 
 pub fn endpoint() -> Endpoint {
-    client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap()
+    client_endpoint("127.0.0.1:0".parse().unwrap())
+        .unwrap()
+        .into()
 }
 
 pub async fn client(info: &ServerInfo) -> ServerClient {
-    ServerClient::connect(
+    ServerClient::connect_any(
         &endpoint(),
         info.addr,
         &ServerTrust::Pinned(info.fingerprint),

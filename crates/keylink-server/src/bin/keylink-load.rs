@@ -296,10 +296,10 @@ async fn run_load(
 }
 
 type Streams = (
-    keylink_net::SendStream,
-    keylink_net::RecvStream,
-    keylink_net::SendStream,
-    keylink_net::RecvStream,
+    keylink_net::SendHalf,
+    keylink_net::RecvHalf,
+    keylink_net::SendHalf,
+    keylink_net::RecvHalf,
 );
 
 /// Open a channel on `a`, join it on `b`, pass one frame: the latency.

@@ -11,7 +11,7 @@ use crate::support::{config, start};
 
 async fn open(
     c: &keylink_server::ServerClient,
-) -> ([u8; 16], keylink_net::SendStream, keylink_net::RecvStream) {
+) -> ([u8; 16], keylink_net::SendHalf, keylink_net::RecvHalf) {
     let (mut send, mut recv) = c.connection().open_bi().await.unwrap();
     write_frame(&mut send, &Request::RelayOpen.encode())
         .await
@@ -26,7 +26,7 @@ async fn open(
 async fn join(
     c: &keylink_server::ServerClient,
     channel: [u8; 16],
-) -> Result<(keylink_net::SendStream, keylink_net::RecvStream), FailureCode> {
+) -> Result<(keylink_net::SendHalf, keylink_net::RecvHalf), FailureCode> {
     let (mut send, mut recv) = c.connection().open_bi().await.unwrap();
     write_frame(&mut send, &Request::RelayJoin { channel }.encode())
         .await

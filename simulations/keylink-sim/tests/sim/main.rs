@@ -54,21 +54,39 @@ fn figures(r: &Report) -> String {
 
 #[test]
 fn a_seed_repeats_its_operations_packets_and_figures() {
-    let a = run(&small(42), |_, _| {}).unwrap();
-    let b = run(&small(42), |_, _| {}).unwrap();
-    assert!(
-        a.total_ops > 20,
-        "the run did something: {} operations",
-        a.total_ops
-    );
-    assert!(
-        a.network.unwrap().sent > 1_000,
-        "packets went through the simulated network"
-    );
-    assert_eq!(a.trace_hash, b.trace_hash, "same seed, same trace");
-    assert_eq!(figures(&a), figures(&b), "same seed, same figures");
-    let c = run(&small(43), |_, _| {}).unwrap();
-    assert_ne!(a.trace_hash, c.trace_hash, "another seed, another trace");
+    for transport in [Transport::SimQuic, Transport::Memory] {
+        let config = |seed| Config {
+            transport,
+            ..small(seed)
+        };
+        let a = run(&config(42), |_, _| {}).unwrap();
+        let b = run(&config(42), |_, _| {}).unwrap();
+        assert!(
+            a.total_ops > 20,
+            "{transport:?}: the run did something: {} operations",
+            a.total_ops
+        );
+        if transport == Transport::SimQuic {
+            assert!(
+                a.network.unwrap().sent > 1_000,
+                "packets went through the simulated network"
+            );
+        }
+        assert_eq!(
+            a.trace_hash, b.trace_hash,
+            "{transport:?}: same seed, same trace"
+        );
+        assert_eq!(
+            figures(&a),
+            figures(&b),
+            "{transport:?}: same seed, same figures"
+        );
+        let c = run(&config(43), |_, _| {}).unwrap();
+        assert_ne!(
+            a.trace_hash, c.trace_hash,
+            "{transport:?}: another seed, another trace"
+        );
+    }
 }
 
 /// How many seeds the sweep runs: 200 by default, more from
@@ -109,18 +127,23 @@ fn run_seeds(mut configs: Vec<Config>) -> Vec<Report> {
 
 #[test]
 fn many_seeds_with_faults_break_no_invariant() {
+    // All of them on the in-memory transport, a quarter again over QUIC on
+    // the simulated network (loss, duplication, reordering, partitions).
     let n = sweep_size();
+    let one = |s: u64, transport| Config {
+        accounts: 1,
+        devices_per_account: 3,
+        ops_per_account: 10,
+        concurrency: 1,
+        transport,
+        ..small(1_000 + s)
+    };
     let configs = (0..n)
-        .map(|s| Config {
-            accounts: 1,
-            devices_per_account: 3,
-            ops_per_account: 10,
-            concurrency: 1,
-            ..small(1_000 + s)
-        })
+        .map(|s| one(s, Transport::Memory))
+        .chain((0..n / 4).map(|s| one(s, Transport::SimQuic)))
         .collect();
     let reports = run_seeds(configs);
-    assert_eq!(reports.len() as u64, n);
+    assert_eq!(reports.len() as u64, n + n / 4);
     let bad: Vec<String> = reports
         .iter()
         .filter(|r| !r.violations.is_empty())
@@ -136,8 +159,16 @@ fn many_seeds_with_faults_break_no_invariant() {
         .iter()
         .flat_map(|r| r.checks.iter().map(|c| c.1))
         .sum();
+    let fired: u64 = reports
+        .iter()
+        .flat_map(|r| r.attacks.iter().map(|a| a.1.fired))
+        .sum();
     assert!(ops >= n * 10, "{ops} operations over {n} seeds");
     assert!(checks >= n * 10, "{checks} checks over {n} seeds");
+    assert!(
+        fired >= n / 4,
+        "the malicious server attacked: {fired} attacks fired"
+    );
 }
 
 #[test]
@@ -170,4 +201,29 @@ fn regression_seeds_replay_clean() {
     for r in run_seeds(configs) {
         assert!(r.violations.is_empty(), "{}", violations(&r));
     }
+}
+
+#[test]
+fn a_secret_in_storage_is_reported() {
+    let r = run(
+        &Config {
+            plant_secret: true,
+            transport: Transport::Memory,
+            ..small(7)
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    let found: Vec<_> = r
+        .violations
+        .iter()
+        .filter(|v| v.check.name() == "no_secret_in_storage")
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "the planted key is found once: {}",
+        violations(&r)
+    );
+    assert!(found[0].detail.contains("planted"), "{}", found[0].detail);
 }

@@ -1,0 +1,524 @@
+//! Connections over QUIC or over plain memory, behind one set of types.
+//!
+//! Everything above this layer (server, client, linking) speaks through
+//! [`AnyEndpoint`], [`Conn`], [`SendHalf`] and [`RecvHalf`]. Over QUIC these are
+//! quinn's own; the in-memory transport ([`MemNet`]) is for simulations of
+//! hundreds of thousands of devices, where QUIC and TLS handshakes would
+//! cost more than the protocol under test. It keeps what the layers above
+//! rely on — bidirectional streams with end-of-stream, certificate pinning
+//! by fingerprint, and a per-connection channel binding — and provides no
+//! secrecy: it never leaves the process.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::sync::mpsc;
+
+use crate::config::{ServerTrust, connect};
+use crate::error::NetError;
+use crate::identity::Fingerprint;
+
+/// Bytes a memory stream buffers before its writer waits.
+const MEM_STREAM_BUFFER: usize = 256 << 10;
+
+/// Where connections come from.
+#[derive(Clone, Debug)]
+pub enum AnyEndpoint {
+    /// A QUIC endpoint.
+    Quic(quinn::Endpoint),
+    /// A place on an in-memory network.
+    Memory(MemEndpoint),
+}
+
+impl From<quinn::Endpoint> for AnyEndpoint {
+    fn from(e: quinn::Endpoint) -> Self {
+        AnyEndpoint::Quic(e)
+    }
+}
+
+impl AnyEndpoint {
+    /// Connect to the server at `addr`, verifying it as `trust` says.
+    ///
+    /// # Errors
+    /// As [`connect`]; over memory, [`NetError::FingerprintMismatch`] or
+    /// [`NetError::Unreachable`].
+    pub async fn connect(&self, addr: SocketAddr, trust: &ServerTrust) -> Result<Conn, NetError> {
+        match self {
+            AnyEndpoint::Quic(e) => connect(e, addr, trust).await.map(Conn::Quic),
+            AnyEndpoint::Memory(m) => m.connect(addr, trust).map(Conn::Memory),
+        }
+    }
+
+    /// The next incoming connection; `None` once the endpoint is closed.
+    pub async fn accept(&self) -> Option<AnyIncoming> {
+        match self {
+            AnyEndpoint::Quic(e) => e.accept().await.map(|i| AnyIncoming::Quic(Box::new(i))),
+            AnyEndpoint::Memory(m) => m.accept().await.map(AnyIncoming::Memory),
+        }
+    }
+
+    /// The address it is reached at.
+    ///
+    /// # Errors
+    /// If the socket has no address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            AnyEndpoint::Quic(e) => e.local_addr(),
+            AnyEndpoint::Memory(m) => Ok(m.addr),
+        }
+    }
+
+    /// Close every connection and refuse new ones.
+    pub fn close(&self, code: u32, reason: &[u8]) {
+        match self {
+            AnyEndpoint::Quic(e) => e.close(code.into(), reason),
+            AnyEndpoint::Memory(m) => m.close(),
+        }
+    }
+
+    /// Take no new connections; those made go on.
+    pub fn stop_accepting(&self) {
+        match self {
+            AnyEndpoint::Quic(e) => e.set_server_config(None),
+            AnyEndpoint::Memory(m) => m.close(),
+        }
+    }
+
+    /// Wait until every connection has finished closing.
+    pub async fn wait_idle(&self) {
+        if let AnyEndpoint::Quic(e) = self {
+            e.wait_idle().await;
+        }
+    }
+}
+
+/// A connection attempt a server may take or refuse.
+#[derive(Debug)]
+pub enum AnyIncoming {
+    /// Over QUIC.
+    Quic(Box<quinn::Incoming>),
+    /// Over memory (already connected).
+    Memory(MemConn),
+}
+
+impl AnyIncoming {
+    /// Take the connection (finishing the handshake).
+    ///
+    /// # Errors
+    /// [`NetError::Connection`] if the handshake fails.
+    pub async fn accept(self) -> Result<Conn, NetError> {
+        match self {
+            AnyIncoming::Quic(i) => (*i).await.map(Conn::Quic).map_err(NetError::Connection),
+            AnyIncoming::Memory(m) => Ok(Conn::Memory(m)),
+        }
+    }
+
+    /// Refuse it.
+    pub fn refuse(self) {
+        match self {
+            AnyIncoming::Quic(i) => i.refuse(),
+            AnyIncoming::Memory(m) => m.close(),
+        }
+    }
+}
+
+/// A connection.
+#[derive(Clone, Debug)]
+pub enum Conn {
+    /// Over QUIC.
+    Quic(quinn::Connection),
+    /// Over memory.
+    Memory(MemConn),
+}
+
+impl From<quinn::Connection> for Conn {
+    fn from(c: quinn::Connection) -> Self {
+        Conn::Quic(c)
+    }
+}
+
+impl Conn {
+    /// Open a bidirectional stream.
+    ///
+    /// # Errors
+    /// [`NetError::Connection`] / [`NetError::Ended`] if the connection ended.
+    pub async fn open_bi(&self) -> Result<(SendHalf, RecvHalf), NetError> {
+        match self {
+            Conn::Quic(c) => c
+                .open_bi()
+                .await
+                .map(|(s, r)| (SendHalf::Quic(s), RecvHalf::Quic(r)))
+                .map_err(NetError::Connection),
+            Conn::Memory(m) => m.open_bi(),
+        }
+    }
+
+    /// The next stream the peer opened.
+    ///
+    /// # Errors
+    /// [`NetError::Connection`] / [`NetError::Ended`] once the connection ends.
+    pub async fn accept_bi(&self) -> Result<(SendHalf, RecvHalf), NetError> {
+        match self {
+            Conn::Quic(c) => c
+                .accept_bi()
+                .await
+                .map(|(s, r)| (SendHalf::Quic(s), RecvHalf::Quic(r)))
+                .map_err(NetError::Connection),
+            Conn::Memory(m) => m.accept_bi().await,
+        }
+    }
+
+    /// The peer's address.
+    pub fn remote_address(&self) -> SocketAddr {
+        match self {
+            Conn::Quic(c) => c.remote_address(),
+            Conn::Memory(m) => m.peer,
+        }
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Conn::Quic(c) => c.close_reason().is_some(),
+            Conn::Memory(m) => m.is_closed(),
+        }
+    }
+
+    /// 32 bytes bound to this connection (the TLS exporter over QUIC).
+    ///
+    /// # Errors
+    /// [`NetError::Exporter`].
+    pub fn exporter(&self, label: &[u8], context: &[u8]) -> Result<[u8; 32], NetError> {
+        match self {
+            Conn::Quic(c) => crate::config::exporter(c, label, context),
+            Conn::Memory(m) => Ok(m.exporter(label, context)),
+        }
+    }
+
+    /// The fingerprint of the certificate the peer presented (a client's
+    /// view of its server).
+    pub fn peer_fingerprint(&self) -> Option<Fingerprint> {
+        match self {
+            Conn::Quic(c) => crate::config::peer_fingerprint(c),
+            Conn::Memory(m) => m.peer_fingerprint,
+        }
+    }
+
+    /// Close the connection.
+    pub fn close(&self, code: u32, reason: &[u8]) {
+        match self {
+            Conn::Quic(c) => c.close(code.into(), reason),
+            Conn::Memory(m) => m.close(),
+        }
+    }
+}
+
+/// The sending half of a stream.
+#[derive(Debug)]
+pub enum SendHalf {
+    /// Over QUIC.
+    Quic(quinn::SendStream),
+    /// Over memory (`None` once finished).
+    Memory(Option<DuplexStream>),
+}
+
+impl SendHalf {
+    /// Write all of `bytes`.
+    ///
+    /// # Errors
+    /// [`NetError::Write`] / [`NetError::Ended`].
+    pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), NetError> {
+        match self {
+            SendHalf::Quic(s) => s.write_all(bytes).await.map_err(NetError::from),
+            SendHalf::Memory(Some(s)) => s.write_all(bytes).await.map_err(|_| NetError::Ended),
+            SendHalf::Memory(None) => Err(NetError::Ended),
+        }
+    }
+
+    /// End the stream: the peer reads end-of-stream after the data.
+    ///
+    /// # Errors
+    /// [`NetError::Ended`] if it was already finished.
+    pub fn finish(&mut self) -> Result<(), NetError> {
+        match self {
+            SendHalf::Quic(s) => s.finish().map_err(|_| NetError::Ended),
+            SendHalf::Memory(s) => s.take().map(drop).ok_or(NetError::Ended),
+        }
+    }
+
+    /// Wait until the peer has read everything or stopped reading (memory
+    /// streams hand data over at once).
+    pub async fn stopped(&mut self) {
+        if let SendHalf::Quic(s) = self {
+            let _ = s.stopped().await;
+        }
+    }
+}
+
+/// The receiving half of a stream.
+#[derive(Debug)]
+pub enum RecvHalf {
+    /// Over QUIC.
+    Quic(quinn::RecvStream),
+    /// Over memory (`None` once stopped).
+    Memory(Option<DuplexStream>),
+}
+
+impl RecvHalf {
+    /// Fill `buf`. `Ok(n)` with `n < buf.len()` when the stream ended after
+    /// `n` bytes.
+    ///
+    /// # Errors
+    /// [`NetError::Read`] / [`NetError::Ended`].
+    pub async fn read_full(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+        match self {
+            RecvHalf::Quic(r) => match r.read_exact(buf).await {
+                Ok(()) => Ok(buf.len()),
+                Err(quinn::ReadExactError::FinishedEarly(n)) => Ok(n),
+                Err(e) => Err(e.into()),
+            },
+            RecvHalf::Memory(Some(r)) => {
+                let mut got = 0;
+                while got < buf.len() {
+                    match r.read(&mut buf[got..]).await {
+                        Ok(0) => break,
+                        Ok(n) => got += n,
+                        Err(_) => return Err(NetError::Ended),
+                    }
+                }
+                Ok(got)
+            }
+            RecvHalf::Memory(None) => Err(NetError::Ended),
+        }
+    }
+
+    /// Stop reading; the peer's writes fail.
+    pub fn stop(&mut self, code: u32) {
+        match self {
+            RecvHalf::Quic(r) => {
+                let _ = r.stop(code.into());
+            }
+            RecvHalf::Memory(r) => drop(r.take()),
+        }
+    }
+}
+
+/// An in-memory network: servers register an address, clients connect to
+/// it. Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct MemNet {
+    inner: Arc<Mutex<MemNetInner>>,
+}
+
+#[derive(Debug, Default)]
+struct MemNetInner {
+    servers: HashMap<SocketAddr, (Fingerprint, mpsc::UnboundedSender<MemConn>)>,
+    next_host: u32,
+    /// Makes each connection's binding value.
+    seed: [u8; 32],
+    connections: u64,
+}
+
+impl MemNet {
+    /// A network whose connection bindings derive from `seed` (a
+    /// simulation's, so that a run repeats).
+    pub fn new(seed: [u8; 32]) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(MemNetInner {
+                seed,
+                next_host: 2,
+                ..MemNetInner::default()
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemNetInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A client endpoint at a fresh address.
+    pub fn client(&self) -> AnyEndpoint {
+        let mut n = self.lock();
+        let [_, a, b, c] = n.next_host.to_be_bytes();
+        n.next_host += 1;
+        AnyEndpoint::Memory(MemEndpoint {
+            net: self.clone(),
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, a, b, c)), 50_000),
+            incoming: None,
+        })
+    }
+
+    /// A server endpoint listening at `addr` and presenting a certificate
+    /// with `fingerprint` (replacing any server there before).
+    pub fn listen(&self, addr: SocketAddr, fingerprint: Fingerprint) -> AnyEndpoint {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock().servers.insert(addr, (fingerprint, tx));
+        AnyEndpoint::Memory(MemEndpoint {
+            net: self.clone(),
+            addr,
+            incoming: Some(Arc::new(tokio::sync::Mutex::new(rx))),
+        })
+    }
+
+    /// A listener at a fresh address (a device's direct-link listener).
+    pub fn listen_anywhere(&self, fingerprint: Fingerprint) -> AnyEndpoint {
+        let addr = match self.client() {
+            AnyEndpoint::Memory(m) => m.addr,
+            AnyEndpoint::Quic(_) => SocketAddr::from(([10, 255, 255, 255], 50_000)),
+        };
+        self.listen(addr, fingerprint)
+    }
+}
+
+/// A client or server place on a [`MemNet`].
+#[derive(Clone, Debug)]
+pub struct MemEndpoint {
+    net: MemNet,
+    addr: SocketAddr,
+    incoming: Option<Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<MemConn>>>>,
+}
+
+impl MemEndpoint {
+    fn connect(&self, addr: SocketAddr, trust: &ServerTrust) -> Result<MemConn, NetError> {
+        let mut net = self.net.lock();
+        let (fingerprint, tx) = net
+            .servers
+            .get(&addr)
+            .filter(|(_, tx)| !tx.is_closed())
+            .cloned()
+            .ok_or(NetError::Unreachable)?;
+        match trust {
+            ServerTrust::Pinned(pin) if *pin != fingerprint => {
+                return Err(NetError::FingerprintMismatch);
+            }
+            ServerTrust::Pinned(_) | ServerTrust::InsecureAcceptAny => {}
+            ServerTrust::Ca(_) => return Err(NetError::Unreachable),
+        }
+        net.connections += 1;
+        let mut h = Sha256::new();
+        h.update(b"keylink-net/memory-binding");
+        h.update(net.seed);
+        h.update(net.connections.to_be_bytes());
+        let binding: [u8; 32] = h.finalize().into();
+        drop(net);
+        let (client, server) = MemConn::pair(self.addr, addr, binding, fingerprint);
+        tx.send(server).map_err(|_| NetError::Unreachable)?;
+        Ok(client)
+    }
+
+    async fn accept(&self) -> Option<MemConn> {
+        self.incoming.as_ref()?.lock().await.recv().await
+    }
+
+    fn close(&self) {
+        if self.incoming.is_some() {
+            let mut net = self.net.lock();
+            net.servers.retain(|a, _| *a != self.addr);
+        }
+    }
+}
+
+type StreamPair = (DuplexStream, DuplexStream);
+
+/// One side of an in-memory connection.
+#[derive(Clone, Debug)]
+pub struct MemConn {
+    peer: SocketAddr,
+    peer_fingerprint: Option<Fingerprint>,
+    binding: [u8; 32],
+    /// Streams this side opens, for the peer.
+    to_peer: mpsc::UnboundedSender<StreamPair>,
+    /// Streams the peer opened.
+    from_peer: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StreamPair>>>,
+    closed: Arc<std::sync::atomic::AtomicBool>,
+    peer_closed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MemConn {
+    fn pair(
+        client: SocketAddr,
+        server: SocketAddr,
+        binding: [u8; 32],
+        fingerprint: Fingerprint,
+    ) -> (Self, Self) {
+        let (c_tx, c_rx) = mpsc::unbounded_channel();
+        let (s_tx, s_rx) = mpsc::unbounded_channel();
+        let c_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            MemConn {
+                peer: server,
+                peer_fingerprint: Some(fingerprint),
+                binding,
+                to_peer: c_tx,
+                from_peer: Arc::new(tokio::sync::Mutex::new(s_rx)),
+                closed: c_closed.clone(),
+                peer_closed: s_closed.clone(),
+            },
+            MemConn {
+                peer: client,
+                peer_fingerprint: None,
+                binding,
+                to_peer: s_tx,
+                from_peer: Arc::new(tokio::sync::Mutex::new(c_rx)),
+                closed: s_closed,
+                peer_closed: c_closed,
+            },
+        )
+    }
+
+    fn is_closed(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.closed.load(Ordering::Relaxed)
+            || self.peer_closed.load(Ordering::Relaxed)
+            || self.to_peer.is_closed()
+    }
+
+    fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn open_bi(&self) -> Result<(SendHalf, RecvHalf), NetError> {
+        if self.is_closed() {
+            return Err(NetError::Ended);
+        }
+        // One pipe each way: dropping a writer is the end of its stream.
+        let (my_w, their_r) = tokio::io::duplex(MEM_STREAM_BUFFER);
+        let (their_w, my_r) = tokio::io::duplex(MEM_STREAM_BUFFER);
+        self.to_peer
+            .send((their_w, their_r))
+            .map_err(|_| NetError::Ended)?;
+        Ok((SendHalf::Memory(Some(my_w)), RecvHalf::Memory(Some(my_r))))
+    }
+
+    async fn accept_bi(&self) -> Result<(SendHalf, RecvHalf), NetError> {
+        if self.is_closed() {
+            return Err(NetError::Ended);
+        }
+        let (w, r) = self
+            .from_peer
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or(NetError::Ended)?;
+        if self.is_closed() {
+            return Err(NetError::Ended);
+        }
+        Ok((SendHalf::Memory(Some(w)), RecvHalf::Memory(Some(r))))
+    }
+
+    fn exporter(&self, label: &[u8], context: &[u8]) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"keylink-net/memory-exporter");
+        h.update(self.binding);
+        h.update((label.len() as u64).to_be_bytes());
+        h.update(label);
+        h.update(context);
+        h.finalize().into()
+    }
+}
