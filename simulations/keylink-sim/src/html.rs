@@ -13,9 +13,9 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-const PALETTE: [&str; 10] = [
+const PALETTE: [&str; 16] = [
     "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
+    "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#333333",
 ];
 
 /// A histogram of `samples` (milliseconds) on logarithmic bins.
@@ -172,6 +172,29 @@ fn table(head: &[&str], rows: Vec<Vec<String>>) -> String {
     t
 }
 
+/// The report's charts, each as (file name, SVG document).
+pub fn charts(r: &Report) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, samples) in &r.latency_samples_ms {
+        out.push((
+            format!("latency-{}.svg", name.replace(' ', "-")),
+            histogram_svg(
+                &format!("{name} latency (virtual ms), {} samples", samples.len()),
+                samples,
+            ),
+        ));
+    }
+    out.push((
+        "operations.svg".into(),
+        stacked_svg("operations completed per virtual second", &r.timeline),
+    ));
+    out.push((
+        "faults.svg".into(),
+        stacked_svg("faults injected per virtual second", &r.fault_timeline),
+    ));
+    out
+}
+
 /// The whole page.
 pub fn page(r: &Report) -> String {
     let mut p = String::from(
@@ -202,12 +225,11 @@ pub fn page(r: &Report) -> String {
         r.seed,
         r.trace_hash
     );
+    let charts = charts(r);
+    let (latency, over_time) = charts.split_at(charts.len().saturating_sub(2));
     p.push_str("<h2>Latency</h2>");
-    for (name, samples) in &r.latency_samples_ms {
-        p.push_str(&histogram_svg(
-            &format!("{name} latency (virtual ms), {} samples", samples.len()),
-            samples,
-        ));
+    for (_, svg) in latency {
+        p.push_str(svg);
     }
     p.push_str(&table(
         &["operation", "p50 ms", "p95 ms", "p99 ms", "n"],
@@ -225,14 +247,9 @@ pub fn page(r: &Report) -> String {
             .collect(),
     ));
     p.push_str("<h2>Over time</h2>");
-    p.push_str(&stacked_svg(
-        "operations completed per virtual second",
-        &r.timeline,
-    ));
-    p.push_str(&stacked_svg(
-        "faults injected per virtual second",
-        &r.fault_timeline,
-    ));
+    for (_, svg) in over_time {
+        p.push_str(svg);
+    }
     p.push_str("<h2>Operations</h2>");
     p.push_str(&table(
         &["operation", "ok", "failed"],

@@ -44,7 +44,7 @@ struct Args {
     #[arg(long)]
     json: Option<PathBuf>,
     /// Write a self-contained HTML report (with SVG charts) into this
-    /// folder, as index.html.
+    /// folder, as index.html, and each chart as an SVG file beside it.
     #[arg(long)]
     report: Option<PathBuf>,
     /// Where device folders go (default: /dev/shm, else the temp folder).
@@ -64,6 +64,19 @@ fn main() -> ExitCode {
 
 fn real_main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
+    // Where the results go must be writable before a long run starts.
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    if let Some(parent) = args
+        .json
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
     let seed = args.seed.unwrap_or_else(rand::random);
     println!("keylink-sim seed {seed} (replay with --seed {seed})");
     let config = Config {
@@ -94,7 +107,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
         println!("figures written to {}", path.display());
     }
     if let Some(dir) = &args.report {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (name, svg) in keylink_sim::html::charts(&report) {
+            write_atomically(&dir.join(name), svg.as_bytes())?;
+        }
         let page = dir.join("index.html");
         write_atomically(&page, keylink_sim::html::page(&report).as_bytes())?;
         println!("report written to {}", page.display());
@@ -116,6 +131,9 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
     std::io::Write::write_all(&mut tmp, bytes)?;
+    // Reports hold no secret: readable like any other file.
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .with_context(|| format!("writing {}", path.display()))?;
