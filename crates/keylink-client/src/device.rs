@@ -1287,6 +1287,142 @@ impl Device {
     }
 }
 
+impl Device {
+    /// Existing device, reverse direction: make a code for a new device to
+    /// scan (with [`Device::scan_link`]). Then
+    /// [`Device::finish_shown_link`].
+    ///
+    /// # Errors
+    /// [`Error::Link`] if the server cannot be reached.
+    pub async fn show_link_for_new(
+        &mut self,
+        via: ShowVia,
+        options: &LinkOptions,
+    ) -> Result<link::PendingShow> {
+        self.sync().await?;
+        Ok(link::show_as_existing(&self.endpoint, via, options).await?)
+    }
+
+    /// Existing device: wait for the new device to scan `shown`, then link
+    /// it as [`Device::approve_link`] does, asking `approve` first.
+    ///
+    /// # Errors
+    /// As [`Device::approve_link`].
+    pub async fn finish_shown_link<F, Fut>(
+        &mut self,
+        shown: link::PendingShow,
+        options: &LinkOptions,
+        approve: F,
+    ) -> Result<DeviceId>
+    where
+        F: FnOnce(JoinInfo) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        self.sync().await?;
+        self.authenticate().await?;
+        let client = self.client().await?;
+        let root = self.current_root()?.duplicate();
+        let mut log = self.log.clone().ok_or(Error::Internal("no log"))?;
+        let result = link::finish_as_existing(
+            shown,
+            link::Existing {
+                server: &client,
+                identity: &self.identity,
+                root: &root,
+                log: &mut log,
+            },
+            options,
+            approve,
+        )
+        .await;
+        // Whatever happened, the log may have moved: remember it.
+        let _ = self.sync().await;
+        Ok(result?)
+    }
+
+    /// New device, reverse direction: scan the code an existing device of
+    /// the account on `server` shows, and set this store up as the new
+    /// device once it approves.
+    ///
+    /// # Errors
+    /// [`Error::AlreadyInitialized`], [`Error::Link`], [`Error::KeyStore`].
+    pub async fn scan_link(
+        store: Arc<dyn KeyStore>,
+        server: ServerInfo,
+        code: &str,
+        account_name: Option<&str>,
+        device_name: &DeviceName,
+        options: &LinkOptions,
+    ) -> Result<Device> {
+        Self::refuse_if_set_up(store.as_ref())?;
+        let identity = identity_in(store.as_ref(), &server.net)?;
+        let endpoint = endpoint_for(&server)?;
+        let device = NewDevice {
+            identity: identity.clone(),
+            name: device_name.clone(),
+            known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
+        };
+        let saved = std::sync::Mutex::new(None);
+        let save = saver(
+            &store,
+            &identity,
+            &server,
+            &endpoint,
+            account_name,
+            device_name,
+            &saved,
+        );
+        link::scan_as_new(&endpoint, code, Some(server.clone()), device, options, save).await?;
+        saved
+            .into_inner()
+            .ok()
+            .flatten()
+            .ok_or(Error::Internal("linked but not saved"))
+    }
+}
+
+/// The new device's key-store write at the end of a link: save the keys,
+/// log and settings, keeping the set-up device in `saved`.
+fn saver<'a>(
+    store: &'a Arc<dyn KeyStore>,
+    identity: &'a Arc<DeviceIdentity>,
+    server: &'a ServerInfo,
+    endpoint: &'a Endpoint,
+    account_name: Option<&'a str>,
+    device_name: &'a DeviceName,
+    saved: &'a std::sync::Mutex<Option<Device>>,
+) -> impl FnOnce(&Linked) -> std::result::Result<(), String> + 'a {
+    move |l: &Linked| {
+        let mut roots = BTreeMap::new();
+        for k in &l.older_roots {
+            roots.insert(k.epoch().0, k.duplicate());
+        }
+        roots.insert(l.root.epoch().0, l.root.duplicate());
+        let id_hex = hex(l.account.as_bytes());
+        let r = Device::fresh(Parts {
+            store: store.clone(),
+            identity: identity.clone(),
+            server: server.clone(),
+            account: l.account,
+            account_name: account_name.unwrap_or(&id_hex),
+            device_name,
+            roots,
+            log: l.log.clone(),
+            endpoint: endpoint.clone(),
+        })
+        .map_err(|e| e.to_string());
+        let ok = r.is_ok();
+        if let Ok(mut slot) = saved.lock() {
+            *slot = r.ok();
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err("could not save the account's keys on this device".into())
+        }
+    }
+}
+
 /// A new device's code on display.
 pub struct ShownLink {
     store: Arc<dyn KeyStore>,
@@ -1326,43 +1462,17 @@ impl ShownLink {
             known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
         };
         let saved = std::sync::Mutex::new(None);
-        let linked = link::finish_as_new(
+        let save = saver(
+            &store,
+            &identity,
+            &server,
             &endpoint,
-            shown,
-            server.clone(),
-            device,
-            options,
-            |l: &Linked| {
-                let mut roots = BTreeMap::new();
-                for k in &l.older_roots {
-                    roots.insert(k.epoch().0, k.duplicate());
-                }
-                roots.insert(l.root.epoch().0, l.root.duplicate());
-                let id_hex = hex(l.account.as_bytes());
-                let r = Device::fresh(Parts {
-                    store: store.clone(),
-                    identity: identity.clone(),
-                    server,
-                    account: l.account,
-                    account_name: account_name.unwrap_or(&id_hex),
-                    device_name,
-                    roots,
-                    log: l.log.clone(),
-                    endpoint: endpoint.clone(),
-                })
-                .map_err(|e| e.to_string());
-                let ok = r.is_ok();
-                if let Ok(mut slot) = saved.lock() {
-                    *slot = r.ok();
-                }
-                if ok {
-                    Ok(())
-                } else {
-                    Err("could not save the account's keys on this device".into())
-                }
-            },
-        )
-        .await?;
+            account_name,
+            device_name,
+            &saved,
+        );
+        let linked =
+            link::finish_as_new(&endpoint, shown, server.clone(), device, options, save).await?;
         let _ = linked;
         let device = saved
             .into_inner()

@@ -640,7 +640,7 @@ fn build_report(
     if let Some(n) = &network {
         faults.push(("packets lost".to_string(), n.lost));
         faults.push(("packets duplicated".to_string(), n.duplicated));
-        faults.push(("packets reordered by jitter".to_string(), n.jittered));
+        faults.push(("packets reordered".to_string(), n.reordered));
         faults.push(("packets dropped by partitions".to_string(), n.partitioned));
     }
     let mut others: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();

@@ -65,9 +65,9 @@ pub struct NetCounters {
     pub lost: u64,
     /// Sent twice.
     pub duplicated: u64,
-    /// Delayed past a later datagram on the same path by jitter (counted
-    /// when jitter exceeds the minimum spacing; an upper bound).
-    pub jittered: u64,
+    /// Due before a datagram sent earlier on the same path: delivered out
+    /// of order.
+    pub reordered: u64,
     /// Dropped by a partition.
     pub partitioned: u64,
     /// Addressed to no socket (a closed endpoint).
@@ -126,6 +126,8 @@ struct State {
     partitions: HashMap<IpAddr, Instant>,
     next_host: u32,
     next_owner: u64,
+    /// The latest delivery time scheduled on each path.
+    latest: HashMap<(SocketAddr, SocketAddr), Instant>,
     last_addr: Option<SocketAddr>,
     counters: NetCounters,
     trace: Sha256,
@@ -173,6 +175,7 @@ impl SimNet {
                 partitions: HashMap::new(),
                 next_host: 2,
                 next_owner: 0,
+                latest: HashMap::new(),
                 last_addr: None,
                 counters: NetCounters::default(),
                 trace: Sha256::new(),
@@ -287,10 +290,13 @@ impl SimNet {
                         .random_range(0..st.faults.jitter.as_micros().max(1) as u64);
                     Duration::from_micros(j)
                 };
-                if jitter > Duration::from_micros(100) {
-                    st.counters.jittered += 1;
-                }
                 let at = now + st.faults.latency + jitter;
+                let latest = st.latest.entry((from, to)).or_insert(at);
+                if at < *latest {
+                    st.counters.reordered += 1;
+                } else {
+                    *latest = at;
+                }
                 st.seq += 1;
                 st.trace.update(
                     [

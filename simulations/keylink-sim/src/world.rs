@@ -575,53 +575,83 @@ impl Account {
         } else {
             Duration::ZERO
         };
+        // Half the time the new device shows the code; otherwise the
+        // existing device shows it and the new device scans.
+        let reverse = self.rng.random_bool(0.5);
         let keys = Arc::new(MemKeyStore::default());
         let dname = self.new_device_name();
         let opts = options(ctx);
-        let t = Instant::now();
-        let shown = Device::show_link(
-            keys.clone(),
-            ctx.server.clone(),
-            ShowVia::Relay(ctx.server.clone()),
-            &opts,
-        )
-        .await;
-        let shown = match shown {
-            Ok(s) => s,
-            Err(err) => {
-                ctx.stats().op(Op::Link, false, t.elapsed(), ctx.start);
-                self.note(format!(
-                    "{} link {dname}: show failed: {}",
-                    self.step,
-                    class(&err)
-                ));
-                return (true, false);
-            }
-        };
-        let code = shown.code_text().to_string();
-        let channel = match keylink_link::LinkCode::parse(&code).map(|c| *c.rendezvous()) {
-            Ok(keylink_link::Rendezvous::Relay { channel, .. }) => Some(channel),
-            _ => None,
-        };
-        if let (Some(adv), Some(ch), Some(k)) = (&ctx.adversary, channel, replay) {
-            adv.arm_relay(ch, k);
-        }
         let account_name = self.name.clone();
         let Some(dn) = name(&dname) else {
             return (true, false);
         };
+        let answer = move |_| async move {
+            if !slow.is_zero() {
+                tokio::time::sleep(slow).await;
+            }
+            approve
+        };
+        let t = Instant::now();
+        let arm = |code: &str| {
+            let channel = match keylink_link::LinkCode::parse(code).map(|c| *c.rendezvous()) {
+                Ok(keylink_link::Rendezvous::Relay { channel, .. }) => Some(channel),
+                _ => None,
+            };
+            if let (Some(adv), Some(ch), Some(k)) = (&ctx.adversary, channel, replay) {
+                adv.arm_relay(ch, k);
+            }
+            channel
+        };
+        let relay = ShowVia::Relay(ctx.server.clone());
         let Some(existing) = self.devices[e].device.as_mut() else {
             return (true, false);
         };
-        let (new_side, old_side) = tokio::join!(
-            shown.finish(Some(&account_name), &dn, &opts),
-            existing.approve_link(&code, &opts, |_| async move {
-                if !slow.is_zero() {
-                    tokio::time::sleep(slow).await;
+        let (shown, new_side, old_side) = if reverse {
+            match existing.show_link_for_new(relay, &opts).await {
+                Err(err) => (Err(err), None, None),
+                Ok(pending) => {
+                    let code = pending.code_text().to_string();
+                    let channel = arm(&code);
+                    let (n, o) = tokio::join!(
+                        Device::scan_link(
+                            keys.clone(),
+                            ctx.server.clone(),
+                            &code,
+                            Some(&account_name),
+                            &dn,
+                            &opts,
+                        ),
+                        existing.finish_shown_link(pending, &opts, answer),
+                    );
+                    (Ok(channel), Some(n), Some(o))
                 }
-                approve
-            }),
-        );
+            }
+        } else {
+            match Device::show_link(keys.clone(), ctx.server.clone(), relay, &opts).await {
+                Err(err) => (Err(err), None, None),
+                Ok(shown) => {
+                    let code = shown.code_text().to_string();
+                    let channel = arm(&code);
+                    let (n, o) = tokio::join!(
+                        shown.finish(Some(&account_name), &dn, &opts),
+                        existing.approve_link(&code, &opts, answer),
+                    );
+                    (Ok(channel), Some(n), Some(o))
+                }
+            }
+        };
+        let (channel, new_side, old_side) = match (shown, new_side, old_side) {
+            (Ok(channel), Some(n), Some(o)) => (channel, n, o),
+            (shown, _, _) => {
+                ctx.stats().op(Op::Link, false, t.elapsed(), ctx.start);
+                let why = shown.err().map_or_else(|| "?".to_string(), |e| class(&e));
+                self.note(format!(
+                    "{} link {dname}: showing the code failed: {why}",
+                    self.step
+                ));
+                return (true, false);
+            }
+        };
         let ok = new_side.is_ok() && old_side.is_ok();
         let replayed = match (&ctx.adversary, channel, replay) {
             (Some(adv), Some(ch), Some(_)) => adv.disarm_relay(&ch),
@@ -634,9 +664,14 @@ impl Account {
             ctx.start,
         );
         let line = format!(
-            "{} link {dname} via {} (approve {approve}): new {} / existing {}",
+            "{} link {dname} via {} ({}, approve {approve}): new {} / existing {}",
             self.step,
             self.devices[e].name,
+            if reverse {
+                "existing shows"
+            } else {
+                "new shows"
+            },
             outcome(&new_side),
             outcome(&old_side)
         );

@@ -227,3 +227,24 @@ fn a_secret_in_storage_is_reported() {
     );
     assert!(found[0].detail.contains("planted"), "{}", found[0].detail);
 }
+
+#[test]
+fn a_small_run_over_real_udp_on_loopback() {
+    // Real sockets and real time: no slow approvers or crashes (they would
+    // wait in real seconds); the malicious server stays on.
+    let r = run(
+        &Config {
+            transport: Transport::Udp,
+            faults: false,
+            accounts: 2,
+            ops_per_account: 6,
+            ..small(11)
+        },
+        |_, _| {},
+    )
+    .unwrap();
+    assert!(r.violations.is_empty(), "{}", violations(&r));
+    assert!(r.network.is_none(), "no simulated network over UDP");
+    let ok: u64 = r.ops.iter().map(|(_, c)| c.ok).sum();
+    assert!(ok >= 10, "{ok} operations succeeded over UDP");
+}
