@@ -517,7 +517,7 @@ impl Device {
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
                 log.check_wrap(&wrap)
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-                heavy(|| wrap.open_password(p, server.net.get().kdf_policy()))
+                heavy(|| wrap.open_password(p, server.net.kdf_policy()))
                     .map_err(|_| Error::WrongPassword)?
             }
             Unlock::RecoveryKey(k) => {
@@ -668,10 +668,12 @@ impl Device {
     /// Prove to the server that this connection is this device, once per
     /// connection.
     async fn authenticate(&mut self) -> Result<()> {
-        if self.authenticated && self.client.is_some() {
+        // First the connection (a new one resets `authenticated`), then the
+        // flag: a stale flag must not skip the proof on a fresh connection.
+        let c = self.client().await?;
+        if self.authenticated {
             return Ok(());
         }
-        let c = self.client().await?;
         c.authenticate(&self.account, &self.identity)
             .await
             .map_err(|e| Error::from_server(&self.server.addr, e))?;
@@ -1137,7 +1139,7 @@ impl Device {
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
         log.check_wrap(&wrap)
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-        let root = heavy(|| wrap.open_password(password, self.server.net.get().kdf_policy()))
+        let root = heavy(|| wrap.open_password(password, self.server.net.kdf_policy()))
             .map_err(|_| Error::WrongPassword)?;
         if !keylink_keys::primitives::ct_eq(
             root.expose_secret(),

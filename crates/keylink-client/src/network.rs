@@ -38,15 +38,18 @@ pub trait Network: Send + Sync + 'static {
     }
 
     /// What password wraps a device accepts when it opens one. Only a
-    /// simulation lowers this (its clearly labelled low-cost accounts); a
-    /// real network keeps the floor.
+    /// simulation lowers this (its clearly labelled low-cost accounts), and
+    /// it is honoured only when this crate is built with the `simulation`
+    /// feature; otherwise devices keep the floor whatever this says.
     fn kdf_policy(&self) -> KdfPolicy {
         KdfPolicy::default()
     }
 
     /// Fill `out` with random bytes for keys, nonces and ids: the
     /// operating system's CSPRNG, unless a simulation supplies a seeded
-    /// generator so that a run repeats.
+    /// generator so that a run repeats. Honoured only with the
+    /// `simulation` feature; otherwise devices use the operating system's
+    /// generator whatever this does.
     fn fill_random(&self, out: &mut [u8]) {
         rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(out);
     }
@@ -55,23 +58,35 @@ pub trait Network: Send + Sync + 'static {
 /// A [`Network`]'s randomness as a `CryptoRng`.
 pub struct NetRng<'a>(&'a dyn Network);
 
+impl NetRng<'_> {
+    fn fill(&self, out: &mut [u8]) {
+        #[cfg(feature = "simulation")]
+        self.0.fill_random(out);
+        #[cfg(not(feature = "simulation"))]
+        {
+            let _ = self.0;
+            rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(out);
+        }
+    }
+}
+
 impl rand_core::TryRng for NetRng<'_> {
     type Error = std::convert::Infallible;
 
     fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         let mut b = [0u8; 4];
-        self.0.fill_random(&mut b);
+        self.fill(&mut b);
         Ok(u32::from_le_bytes(b))
     }
 
     fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
         let mut b = [0u8; 8];
-        self.0.fill_random(&mut b);
+        self.fill(&mut b);
         Ok(u64::from_le_bytes(b))
     }
 
     fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        self.0.fill_random(dst);
+        self.fill(dst);
         Ok(())
     }
 }
@@ -120,11 +135,22 @@ impl Net {
     pub fn rng(&self) -> NetRng<'_> {
         NetRng(self.0.as_ref())
     }
+
+    /// The password-wrap policy devices apply: the network's with the
+    /// `simulation` feature, the default floor without it.
+    pub(crate) fn kdf_policy(&self) -> KdfPolicy {
+        #[cfg(feature = "simulation")]
+        return self.0.kdf_policy();
+        #[cfg(not(feature = "simulation"))]
+        KdfPolicy::default()
+    }
 }
+
+static UDP: std::sync::LazyLock<Arc<dyn Network>> = std::sync::LazyLock::new(|| Arc::new(Udp));
 
 impl Default for Net {
     fn default() -> Self {
-        Self(Arc::new(Udp))
+        Self(UDP.clone())
     }
 }
 

@@ -217,7 +217,6 @@ impl Conn {
 }
 
 /// The sending half of a stream.
-#[derive(Debug)]
 pub enum SendHalf {
     /// Over QUIC.
     Quic(quinn::SendStream),
@@ -259,7 +258,6 @@ impl SendHalf {
 }
 
 /// The receiving half of a stream.
-#[derive(Debug)]
 pub enum RecvHalf {
     /// Over QUIC.
     Quic(quinn::RecvStream),
@@ -306,16 +304,47 @@ impl RecvHalf {
     }
 }
 
+// Streams print without their buffers (which may hold frames in flight).
+impl std::fmt::Debug for SendHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendHalf::Quic(s) => write!(f, "SendHalf::Quic({:?})", s.id()),
+            SendHalf::Memory(s) => write!(f, "SendHalf::Memory(open: {})", s.is_some()),
+        }
+    }
+}
+
+impl std::fmt::Debug for RecvHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecvHalf::Quic(r) => write!(f, "RecvHalf::Quic({:?})", r.id()),
+            RecvHalf::Memory(r) => write!(f, "RecvHalf::Memory(open: {})", r.is_some()),
+        }
+    }
+}
+
+/// Connections waiting for a memory server to take them.
+const MEM_BACKLOG: usize = 65_536;
+/// Streams a memory connection's peer may have opened and not yet taken
+/// (QUIC's own limit on concurrent streams plays this part there).
+const MEM_STREAMS: usize = 256;
+
 /// An in-memory network: servers register an address, clients connect to
 /// it. Cheap to clone.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct MemNet {
     inner: Arc<Mutex<MemNetInner>>,
 }
 
-#[derive(Debug, Default)]
+impl std::fmt::Debug for MemNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemNet")
+    }
+}
+
+#[derive(Default)]
 struct MemNetInner {
-    servers: HashMap<SocketAddr, (Fingerprint, mpsc::UnboundedSender<MemConn>)>,
+    servers: HashMap<SocketAddr, (Fingerprint, mpsc::Sender<MemConn>)>,
     next_host: u32,
     /// Makes each connection's binding value.
     seed: [u8; 32],
@@ -339,46 +368,68 @@ impl MemNet {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A client endpoint at a fresh address.
-    pub fn client(&self) -> AnyEndpoint {
+    fn fresh_addr(&self) -> SocketAddr {
         let mut n = self.lock();
         let [_, a, b, c] = n.next_host.to_be_bytes();
         n.next_host += 1;
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, a, b, c)), 50_000)
+    }
+
+    /// A client endpoint at a fresh address.
+    pub fn client(&self) -> AnyEndpoint {
         AnyEndpoint::Memory(MemEndpoint {
             net: self.clone(),
-            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, a, b, c)), 50_000),
-            incoming: None,
+            addr: self.fresh_addr(),
+            server: None,
         })
     }
 
     /// A server endpoint listening at `addr` and presenting a certificate
     /// with `fingerprint` (replacing any server there before).
     pub fn listen(&self, addr: SocketAddr, fingerprint: Fingerprint) -> AnyEndpoint {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.lock().servers.insert(addr, (fingerprint, tx));
+        let (tx, rx) = mpsc::channel(MEM_BACKLOG);
+        self.lock().servers.insert(addr, (fingerprint, tx.clone()));
         AnyEndpoint::Memory(MemEndpoint {
             net: self.clone(),
             addr,
-            incoming: Some(Arc::new(tokio::sync::Mutex::new(rx))),
+            server: Some(Arc::new(MemListener {
+                own: tx,
+                incoming: tokio::sync::Mutex::new(rx),
+                accepted: Mutex::new(Vec::new()),
+                closed: tokio::sync::watch::channel(false).0,
+            })),
         })
     }
 
     /// A listener at a fresh address (a device's direct-link listener).
     pub fn listen_anywhere(&self, fingerprint: Fingerprint) -> AnyEndpoint {
-        let addr = match self.client() {
-            AnyEndpoint::Memory(m) => m.addr,
-            AnyEndpoint::Quic(_) => SocketAddr::from(([10, 255, 255, 255], 50_000)),
-        };
+        let addr = self.fresh_addr();
         self.listen(addr, fingerprint)
     }
 }
 
+/// A server's side of a [`MemEndpoint`].
+struct MemListener {
+    /// Its own registration (an address may since belong to another).
+    own: mpsc::Sender<MemConn>,
+    incoming: tokio::sync::Mutex<mpsc::Receiver<MemConn>>,
+    /// Connections taken, closed with the endpoint.
+    accepted: Mutex<Vec<MemConn>>,
+    closed: tokio::sync::watch::Sender<bool>,
+}
+
 /// A client or server place on a [`MemNet`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MemEndpoint {
     net: MemNet,
     addr: SocketAddr,
-    incoming: Option<Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<MemConn>>>>,
+    server: Option<Arc<MemListener>>,
+}
+
+impl std::fmt::Debug for MemEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MemEndpoint({})", self.addr)
+    }
 }
 
 impl MemEndpoint {
@@ -405,18 +456,48 @@ impl MemEndpoint {
         let binding: [u8; 32] = h.finalize().into();
         drop(net);
         let (client, server) = MemConn::pair(self.addr, addr, binding, fingerprint);
-        tx.send(server).map_err(|_| NetError::Unreachable)?;
+        tx.try_send(server).map_err(|_| NetError::Unreachable)?;
         Ok(client)
     }
 
     async fn accept(&self) -> Option<MemConn> {
-        self.incoming.as_ref()?.lock().await.recv().await
+        let l = self.server.as_ref()?;
+        let mut closed = l.closed.subscribe();
+        if *closed.borrow() {
+            return None;
+        }
+        let mut incoming = l.incoming.lock().await;
+        let conn = tokio::select! {
+            biased;
+            _ = closed.changed() => None,
+            c = incoming.recv() => c,
+        }?;
+        let mut accepted = l.accepted.lock().unwrap_or_else(PoisonError::into_inner);
+        accepted.retain(|c| !c.is_closed());
+        accepted.push(conn.clone());
+        Some(conn)
     }
 
     fn close(&self) {
-        if self.incoming.is_some() {
+        let Some(l) = &self.server else { return };
+        {
             let mut net = self.net.lock();
-            net.servers.retain(|a, _| *a != self.addr);
+            if net
+                .servers
+                .get(&self.addr)
+                .is_some_and(|(_, tx)| tx.same_channel(&l.own))
+            {
+                net.servers.remove(&self.addr);
+            }
+        }
+        l.closed.send_replace(true);
+        for c in l
+            .accepted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            c.close();
         }
     }
 }
@@ -424,17 +505,28 @@ impl MemEndpoint {
 type StreamPair = (DuplexStream, DuplexStream);
 
 /// One side of an in-memory connection.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MemConn {
     peer: SocketAddr,
     peer_fingerprint: Option<Fingerprint>,
     binding: [u8; 32],
     /// Streams this side opens, for the peer.
-    to_peer: mpsc::UnboundedSender<StreamPair>,
+    to_peer: mpsc::Sender<StreamPair>,
     /// Streams the peer opened.
-    from_peer: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<StreamPair>>>,
-    closed: Arc<std::sync::atomic::AtomicBool>,
-    peer_closed: Arc<std::sync::atomic::AtomicBool>,
+    from_peer: Arc<tokio::sync::Mutex<mpsc::Receiver<StreamPair>>>,
+    /// Set by either side's close; both watch it.
+    closed: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl std::fmt::Debug for MemConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "MemConn(peer {}, closed: {})",
+            self.peer,
+            self.is_closed()
+        )
+    }
 }
 
 impl MemConn {
@@ -444,10 +536,9 @@ impl MemConn {
         binding: [u8; 32],
         fingerprint: Fingerprint,
     ) -> (Self, Self) {
-        let (c_tx, c_rx) = mpsc::unbounded_channel();
-        let (s_tx, s_rx) = mpsc::unbounded_channel();
-        let c_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let s_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (c_tx, c_rx) = mpsc::channel(MEM_STREAMS);
+        let (s_tx, s_rx) = mpsc::channel(MEM_STREAMS);
+        let closed = Arc::new(tokio::sync::watch::channel(false).0);
         (
             MemConn {
                 peer: server,
@@ -455,8 +546,7 @@ impl MemConn {
                 binding,
                 to_peer: c_tx,
                 from_peer: Arc::new(tokio::sync::Mutex::new(s_rx)),
-                closed: c_closed.clone(),
-                peer_closed: s_closed.clone(),
+                closed: closed.clone(),
             },
             MemConn {
                 peer: client,
@@ -464,22 +554,17 @@ impl MemConn {
                 binding,
                 to_peer: s_tx,
                 from_peer: Arc::new(tokio::sync::Mutex::new(c_rx)),
-                closed: s_closed,
-                peer_closed: c_closed,
+                closed,
             },
         )
     }
 
     fn is_closed(&self) -> bool {
-        use std::sync::atomic::Ordering;
-        self.closed.load(Ordering::Relaxed)
-            || self.peer_closed.load(Ordering::Relaxed)
-            || self.to_peer.is_closed()
+        *self.closed.borrow() || self.to_peer.is_closed()
     }
 
     fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.closed.send_replace(true);
     }
 
     fn open_bi(&self) -> Result<(SendHalf, RecvHalf), NetError> {
@@ -490,25 +575,27 @@ impl MemConn {
         let (my_w, their_r) = tokio::io::duplex(MEM_STREAM_BUFFER);
         let (their_w, my_r) = tokio::io::duplex(MEM_STREAM_BUFFER);
         self.to_peer
-            .send((their_w, their_r))
+            .try_send((their_w, their_r))
             .map_err(|_| NetError::Ended)?;
         Ok((SendHalf::Memory(Some(my_w)), RecvHalf::Memory(Some(my_r))))
     }
 
     async fn accept_bi(&self) -> Result<(SendHalf, RecvHalf), NetError> {
-        if self.is_closed() {
+        let mut closed = self.closed.subscribe();
+        let mut from_peer = self.from_peer.lock().await;
+        // Streams already opened are delivered even if the connection has
+        // since closed, as QUIC delivers what arrived.
+        if let Ok((w, r)) = from_peer.try_recv() {
+            return Ok((SendHalf::Memory(Some(w)), RecvHalf::Memory(Some(r))));
+        }
+        if *closed.borrow_and_update() {
             return Err(NetError::Ended);
         }
-        let (w, r) = self
-            .from_peer
-            .lock()
-            .await
-            .recv()
-            .await
-            .ok_or(NetError::Ended)?;
-        if self.is_closed() {
-            return Err(NetError::Ended);
-        }
+        let (w, r) = tokio::select! {
+            biased;
+            s = from_peer.recv() => s.ok_or(NetError::Ended)?,
+            _ = closed.changed() => return Err(NetError::Ended),
+        };
         Ok((SendHalf::Memory(Some(w)), RecvHalf::Memory(Some(r))))
     }
 

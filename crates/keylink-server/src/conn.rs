@@ -97,7 +97,7 @@ async fn handle(
             relay_join(shared, channel, send, recv).await;
             return;
         }
-        other => match &shared.config.adversary {
+        other => match shared.config.adversary() {
             None => dispatch(shared, auth, peer, other).await,
             Some(adversary) => {
                 let who = *auth
@@ -470,7 +470,7 @@ async fn relay_open(shared: &Shared, peer: IpAddr, mut send: SendHalf, recv: Rec
         return;
     }
     match tokio::time::timeout(shared.relay.ttl(), joined).await {
-        Ok(Ok(peer)) => pump((send, recv), peer, id, shared.config.adversary.clone()).await,
+        Ok(Ok(peer)) => pump((send, recv), peer, id, shared.config.adversary().cloned()).await,
         _ => {
             let _ = send.finish();
         }

@@ -76,8 +76,19 @@ pub struct ServerConfig {
     /// the order of events depend on the operating system's scheduler.
     pub inline_store: bool,
     /// A scripted dishonest operator (the simulator's); `None` for an
-    /// honest server.
+    /// honest server. Exists only with the `simulation` feature.
+    #[cfg(feature = "simulation")]
     pub adversary: Option<std::sync::Arc<dyn adversary::Adversary>>,
+}
+
+impl ServerConfig {
+    /// The installed adversary: never one without the `simulation` feature.
+    pub(crate) fn adversary(&self) -> Option<&std::sync::Arc<dyn adversary::Adversary>> {
+        #[cfg(feature = "simulation")]
+        return self.adversary.as_ref();
+        #[cfg(not(feature = "simulation"))]
+        None
+    }
 }
 
 impl Default for ServerConfig {
@@ -94,6 +105,7 @@ impl Default for ServerConfig {
             relay_ttl: relay::CHANNEL_TTL,
             request_timeout: Duration::from_secs(20),
             inline_store: false,
+            #[cfg(feature = "simulation")]
             adversary: None,
         }
     }

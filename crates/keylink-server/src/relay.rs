@@ -140,8 +140,18 @@ async fn forward(
             Some(a) => a.relay(channel, frame),
             None => vec![frame],
         };
-        for f in frames {
-            if write_frame(to, &f).await.is_err() {
+        for (i, f) in frames.iter().enumerate() {
+            // What the adversary adds is charged too.
+            if i > 0
+                && budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                        left.checked_sub(f.len())
+                    })
+                    .is_err()
+            {
+                return;
+            }
+            if write_frame(to, f).await.is_err() {
                 return;
             }
         }

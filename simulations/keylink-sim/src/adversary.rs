@@ -48,6 +48,21 @@ impl Attack {
         Attack::ReplayRelayFrame,
     ];
 
+    /// The error classes (the client's `Error` variants) that show a
+    /// device noticed this attack.
+    pub fn detected_by(self) -> &'static [&'static str] {
+        match self {
+            Attack::RollbackLog
+            | Attack::ForkLog
+            | Attack::WithholdRevocation
+            | Attack::InjectDevice => &["BadLog"],
+            Attack::SubstituteObject => &["Backup"],
+            Attack::DropObject => &["Backup", "Refused"],
+            Attack::OldPasswordWrap => &["BadLog", "WrongPassword"],
+            Attack::ReplayRelayFrame => &["Link"],
+        }
+    }
+
     /// Its name in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -74,6 +89,8 @@ struct Armed {
     /// A fork's shadow branch: the real log's length when the device
     /// appended, and the entries only that device sees.
     shadow: Option<(u64, Vec<Vec<u8>>)>,
+    /// Object attacks change only reads of keys containing this.
+    keys: Option<String>,
 }
 
 /// The simulator's dishonest operator.
@@ -101,8 +118,15 @@ fn account_of_key(key: &str) -> Option<AccountId> {
 }
 
 impl SimAdversary {
-    /// Arm `attack` against `account` (at `target`, or any device).
-    pub fn arm(&self, account: AccountId, attack: Attack, target: Option<DeviceId>) {
+    /// Arm `attack` against `account` (at `target`, or any device; object
+    /// attacks only on keys containing `keys`, when given).
+    pub fn arm(
+        &self,
+        account: AccountId,
+        attack: Attack,
+        target: Option<DeviceId>,
+        keys: Option<String>,
+    ) {
         lock(&self.armed).insert(
             account,
             Armed {
@@ -110,6 +134,7 @@ impl SimAdversary {
                 target,
                 fired: 0,
                 shadow: None,
+                keys,
             },
         );
     }
@@ -312,7 +337,10 @@ impl Adversary for SimAdversary {
                         .or_insert_with(|| (key.clone(), value.clone()));
                 }
                 let mut armed = lock(&self.armed);
-                let Some(a) = armed.get_mut(&account) else {
+                let Some(a) = armed
+                    .get_mut(&account)
+                    .filter(|a| a.keys.as_deref().is_none_or(|k| key.contains(k)))
+                else {
                     return answer;
                 };
                 match (a.attack, answer) {

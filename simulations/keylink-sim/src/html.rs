@@ -268,7 +268,14 @@ pub fn page(r: &Report) -> String {
     ));
     p.push_str("<h2>Malicious server</h2>");
     p.push_str(&table(
-        &["attack", "armed", "fired", "detected", "harmless"],
+        &[
+            "attack",
+            "armed",
+            "fired",
+            "detected",
+            "harmless",
+            "other failure",
+        ],
         r.attacks
             .iter()
             .map(|(n, c)| {
@@ -278,6 +285,7 @@ pub fn page(r: &Report) -> String {
                     c.fired.to_string(),
                     c.detected.to_string(),
                     c.harmless.to_string(),
+                    c.inconclusive.to_string(),
                 ]
             })
             .collect(),
@@ -295,10 +303,9 @@ pub fn page(r: &Report) -> String {
         for v in r.violations.iter().take(50) {
             let _ = write!(
                 p,
-                "<h3 class=\"bad\">{} — account {}, step {}</h3><p>{}</p><pre>{}</pre>",
+                "<h3 class=\"bad\">{} — {}</h3><p>{}</p><pre>{}</pre>",
                 v.check.name(),
-                v.account,
-                v.step,
+                v.place(),
                 esc(&v.detail),
                 esc(&v.trace.join("\n"))
             );

@@ -159,11 +159,11 @@ fn print_summary(r: &Report) {
     for (name, n) in &r.faults {
         println!("  {name:<28} {n:>9}");
     }
-    println!("malicious server (armed / fired / detected / harmless)");
+    println!("malicious server     armed  fired detected harmless other failure");
     for (name, c) in &r.attacks {
         println!(
-            "  {name:<28} {:>5} {:>6} {:>8} {:>8}",
-            c.armed, c.fired, c.detected, c.harmless
+            "  {name:<28} {:>5} {:>6} {:>8} {:>8} {:>8}",
+            c.armed, c.fired, c.detected, c.harmless, c.inconclusive
         );
     }
     println!("latency (virtual ms)     p50      p95      p99       n");
@@ -190,11 +190,10 @@ fn print_summary(r: &Report) {
     for v in r.violations.iter().take(5) {
         println!();
         println!(
-            "VIOLATION {} (seed {}, account {}, step {}): {}",
+            "VIOLATION {} (seed {}, {}): {}",
             v.check.name(),
             r.seed,
-            v.account,
-            v.step,
+            v.place(),
             v.detail
         );
         for line in &v.trace {

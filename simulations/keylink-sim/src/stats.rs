@@ -70,6 +70,9 @@ pub enum Check {
     OutsiderGetsNoKey,
     /// A revoked device never decrypts data written after its revocation.
     RevokedCannotDecrypt,
+    /// A revoked device's keys, used directly on the stored objects, open
+    /// nothing written after its revocation.
+    RevokedKeysOpenNothingNew,
     /// A revoked device never holds a newer root key.
     RevokedGetsNoNewKey,
     /// No acknowledged backup is lost.
@@ -93,6 +96,7 @@ impl Check {
             Check::RestoreEqualsBackup => "restore_equals_backup",
             Check::OutsiderGetsNoKey => "outsider_gets_no_key",
             Check::RevokedCannotDecrypt => "revoked_cannot_decrypt",
+            Check::RevokedKeysOpenNothingNew => "revoked_keys_open_nothing_new",
             Check::RevokedGetsNoNewKey => "revoked_gets_no_new_key",
             Check::NoAcknowledgedBackupLost => "no_acknowledged_backup_lost",
             Check::NoSecretInStorage => "no_secret_in_storage",
@@ -109,14 +113,24 @@ impl Check {
 pub struct Violation {
     /// Which check.
     pub check: Check,
-    /// Which account.
-    pub account: usize,
+    /// Which account (`None` for a run-wide check: storage, memory).
+    pub account: Option<usize>,
     /// The account's step.
     pub step: u64,
     /// What was seen.
     pub detail: String,
     /// The account's last steps.
     pub trace: Vec<String>,
+}
+
+impl Violation {
+    /// Where it happened, for people: "account 12, step 5" or "the run".
+    pub fn place(&self) -> String {
+        match self.account {
+            Some(a) => format!("account {a}, step {}", self.step),
+            None => "the run as a whole".into(),
+        }
+    }
 }
 
 /// Counts of one operation.
@@ -139,6 +153,9 @@ pub struct AttackCount {
     pub detected: u64,
     /// Devices carried on and every check held.
     pub harmless: u64,
+    /// The operation failed for another reason (a network fault, a server
+    /// restart): neither detected nor shown harmless.
+    pub inconclusive: u64,
 }
 
 /// Everything counted during a run.
@@ -156,8 +173,6 @@ pub struct Stats {
     pub violations: Vec<Violation>,
     /// Highest resident memory seen.
     pub peak_rss: u64,
-    /// The memory bound checked after every step.
-    pub memory_bound: u64,
     /// Faults per virtual second, by kind.
     pub fault_timeline: BTreeMap<u64, BTreeMap<String, u64>>,
     /// Attacks by kind.
@@ -205,16 +220,13 @@ impl Stats {
     }
 }
 
-/// Resident memory of this process, in bytes (0 where unknown).
-pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
+/// Resident memory of this process, in bytes, where the system says
+/// (`VmRSS` in `/proc/self/status`).
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// The `q` quantile (0..=1) of `values` (sorted in place), nearest rank.

@@ -51,9 +51,48 @@ pub struct Ctx {
     pub adversary: Option<Arc<SimAdversary>>,
     /// The simulated network (not on real UDP).
     pub simnet: Option<crate::simnet::SimNet>,
+    /// The server's storage, read directly by checks that bypass the
+    /// client.
+    pub store: Arc<keylink_store::MemoryStore>,
 }
 
 impl Ctx {
+    /// Whether the root keys in `keys` open `writer`'s newest snapshot,
+    /// read straight from the server's storage against the log it holds
+    /// (verified from genesis): no client code in between to refuse first.
+    ///
+    /// # Errors
+    /// If the stored log cannot be read or does not verify.
+    pub fn opens_snapshot(
+        &self,
+        account: &keylink_keys::AccountId,
+        keys: &MemKeyStore,
+        writer: DeviceId,
+    ) -> Result<bool, String> {
+        use keylink_store::Store;
+        use keylink_wire::Wire;
+        let prefix = format!("{}log/", keylink_server::account_prefix(account));
+        let mut entries = Vec::new();
+        for key in self.store.list(&prefix).map_err(|e| e.to_string())? {
+            let bytes = self
+                .store
+                .get(&key, keylink_wire::account::MAX_ENTRY_LEN)
+                .map_err(|e| e.to_string())?;
+            entries.push(
+                keylink_wire::account::SignedEntry::decode(&bytes).map_err(|e| e.to_string())?,
+            );
+        }
+        let log = keylink_account::LogState::verify(&entries).map_err(|e| e.to_string())?;
+        let mut ring = keylink_backup::KeyRing::new();
+        for (epoch, key) in keys.root_keys() {
+            ring.insert(keylink_keys::RootKey::from_secret_bytes(
+                *key,
+                keylink_keys::Epoch(epoch),
+            ));
+        }
+        Ok(keylink_backup::Snapshot::open(self.store.as_ref(), &log, &ring, writer).is_ok())
+    }
+
     fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
         self.stats.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -108,6 +147,11 @@ pub struct Account {
 
 const RECENT: usize = 24;
 
+/// The name of account `index` in a run seeded with `seed`.
+pub fn account_name(seed: u64, index: usize) -> String {
+    format!("sim-{seed:016x}-{index}")
+}
+
 fn rand_password(rng: &mut ChaCha20Rng) -> String {
     (0..20)
         .map(|_| char::from(rng.random_range(b'a'..=b'z')))
@@ -136,7 +180,7 @@ impl Account {
         let password = rand_password(&mut rng);
         Self {
             index,
-            name: format!("sim-{seed:016x}-{index}"),
+            name: account_name(seed, index),
             rng,
             first_password: password.clone(),
             password,
@@ -172,7 +216,7 @@ impl Account {
     fn violation(&self, ctx: &Ctx, check: Check, detail: String) {
         ctx.stats().violations.push(Violation {
             check,
-            account: self.index,
+            account: Some(self.index),
             step: self.step,
             detail,
             trace: self.recent.iter().cloned().collect(),
@@ -191,7 +235,7 @@ impl Account {
         ctx.stats()
             .violations
             .iter()
-            .filter(|v| v.account == self.index)
+            .filter(|v| v.account == Some(self.index))
             .count()
     }
 
@@ -433,11 +477,12 @@ impl Account {
         self.backup_one(ctx, i).await;
     }
 
-    async fn backup_one(&mut self, ctx: &Ctx, i: usize) {
+    /// Back up device `i`'s folder; whether it was acknowledged.
+    async fn backup_one(&mut self, ctx: &Ctx, i: usize) -> bool {
         let folder = self.devices[i].folder.clone();
         let tree = self.devices[i].tree.clone();
         let Some(device) = self.devices[i].device.as_mut() else {
-            return;
+            return false;
         };
         let t = Instant::now();
         let r = device.backup(&[folder], |_| {}).await;
@@ -454,8 +499,12 @@ impl Account {
             Ok(_) => {
                 d.acked = Some(tree);
                 d.in_doubt.clear();
+                true
             }
-            Err(_) => d.in_doubt.push(tree),
+            Err(_) => {
+                d.in_doubt.push(tree);
+                false
+            }
         }
     }
 
@@ -501,14 +550,16 @@ impl Account {
     }
 
     /// Restore device `s`'s newest snapshot on device `r` and compare.
-    async fn restore_check(&mut self, ctx: &Ctx, r: usize, s: usize) -> bool {
+    /// Restore `s`'s newest snapshot on `r` and compare; the error's class
+    /// if the restore failed.
+    async fn restore_check(&mut self, ctx: &Ctx, r: usize, s: usize) -> Option<String> {
         let target = ctx
             .dir
             .join(format!("a{}", self.index))
             .join(format!("restore-{}", self.step));
         let which = self.devices[s].name.clone();
         let Some(device) = self.devices[r].device.as_mut() else {
-            return false;
+            return Some("NoDevice".into());
         };
         let t = Instant::now();
         let result = device.restore(Some(&which), &target, |_, _| {}).await;
@@ -546,7 +597,7 @@ impl Account {
             self.check(ctx, Check::RestoreEqualsBackup, ok, detail);
         }
         let _ = std::fs::remove_dir_all(&target);
-        result.is_ok()
+        result.err().map(|e| class(&e))
     }
 
     async fn restore(&mut self, ctx: &Ctx) {
@@ -561,12 +612,17 @@ impl Account {
 
     /// A new device shows a code; an existing device approves (or, now
     /// and then, declines).
-    /// Returns whether the link failed on either side, and whether a
-    /// relay replay (frame `replay`, when asked) happened.
-    async fn link(&mut self, ctx: &Ctx, may_decline: bool, replay: Option<usize>) -> (bool, bool) {
+    /// Returns the class of the first side's error if the link failed, and
+    /// whether a relay replay (frame `replay`, when asked) happened.
+    async fn link(
+        &mut self,
+        ctx: &Ctx,
+        may_decline: bool,
+        replay: Option<usize>,
+    ) -> (Option<String>, bool) {
         let active = self.active();
         let Some(e) = self.pick(&active) else {
-            return (false, false);
+            return (None, false);
         };
         let approve = !may_decline || self.rng.random_range(0..10) != 0;
         let slow = if ctx.faults && self.rng.random_range(0..10) == 0 {
@@ -583,7 +639,7 @@ impl Account {
         let opts = options(ctx);
         let account_name = self.name.clone();
         let Some(dn) = name(&dname) else {
-            return (true, false);
+            return (Some("NotStarted".into()), false);
         };
         let answer = move |_| async move {
             if !slow.is_zero() {
@@ -604,7 +660,7 @@ impl Account {
         };
         let relay = ShowVia::Relay(ctx.server.clone());
         let Some(existing) = self.devices[e].device.as_mut() else {
-            return (true, false);
+            return (Some("NotStarted".into()), false);
         };
         let (shown, new_side, old_side) = if reverse {
             match existing.show_link_for_new(relay, &opts).await {
@@ -649,10 +705,15 @@ impl Account {
                     "{} link {dname}: showing the code failed: {why}",
                     self.step
                 ));
-                return (true, false);
+                return (Some("NotStarted".into()), false);
             }
         };
         let ok = new_side.is_ok() && old_side.is_ok();
+        let failed = match (&new_side, &old_side) {
+            (Err(e), _) => Some(class(e)),
+            (_, Err(e)) => Some(class(e)),
+            _ => None,
+        };
         let replayed = match (&ctx.adversary, channel, replay) {
             (Some(adv), Some(ch), Some(_)) => adv.disarm_relay(&ch),
             _ => false,
@@ -718,7 +779,7 @@ impl Account {
                 folder,
             });
         }
-        (!ok, replayed)
+        (failed, replayed)
     }
 
     fn password(&self) -> Option<Password> {
@@ -771,24 +832,38 @@ impl Account {
         self.devices[x].state = State::Revoked { epoch: held };
         let keys = self.devices[a].keys.clone();
         self.remember_secrets(&keys);
-        // New data under the new key; the revoked device must not read it.
-        if self.edit(a).is_ok() {
-            self.backup_one(ctx, a).await;
+        // New data under the new key; the revoked device must not read it,
+        // neither through the client (which stops at its removal) nor with
+        // every key it holds, straight from the server's storage.
+        let backed_up = self.edit(a).is_ok() && self.backup_one(ctx, a).await;
+        if !backed_up {
+            return;
         }
-        if self.devices[a].acked.is_some() && self.devices[x].device.is_some() {
-            let which = self.devices[a].name.clone();
+        let which = self.devices[a].name.clone();
+        let writer = self.devices[a].id;
+        let name = self.devices[x].name.clone();
+        if let Some(revoked) = self.devices[x].device.as_mut() {
             let target_dir = ctx
                 .dir
                 .join(format!("a{}", self.index))
                 .join(format!("revoked-{}", self.step));
-            if let Some(revoked) = self.devices[x].device.as_mut() {
-                let r = revoked.restore(Some(&which), &target_dir, |_, _| {}).await;
-                let _ = std::fs::remove_dir_all(&target_dir);
-                let name = self.devices[x].name.clone();
-                self.check(ctx, Check::RevokedCannotDecrypt, r.is_err(), || {
-                    format!("revoked {name} restored {which}'s snapshot written after its removal")
-                });
-            }
+            let r = revoked.restore(Some(&which), &target_dir, |_, _| {}).await;
+            let _ = std::fs::remove_dir_all(&target_dir);
+            self.check(ctx, Check::RevokedCannotDecrypt, r.is_err(), || {
+                format!("revoked {name} restored {which}'s snapshot written after its removal")
+            });
+        }
+        let account = keylink_client::account_id_for(&self.name);
+        // The writer's own keys must open it, or the check shows nothing.
+        let control = ctx.opens_snapshot(&account, &self.devices[a].keys, writer);
+        match (control, ctx.opens_snapshot(&account, &self.devices[x].keys, writer)) {
+            (Ok(true), Ok(opened)) => self.check(ctx, Check::RevokedKeysOpenNothingNew, !opened, || {
+                format!("{name}'s keys open {which}'s snapshot written after {name}'s removal")
+            }),
+            (control, revoked) => self.note(format!(
+                "{} could not check {name}'s keys from storage: writer {control:?}, revoked {revoked:?}",
+                self.step
+            )),
         }
     }
 
@@ -856,8 +931,8 @@ impl Account {
     }
 
     /// A fresh device recovers (with `password` in place of the current
-    /// one, when given); whether it succeeded.
-    async fn recover(&mut self, ctx: &Ctx, password: Option<String>) -> bool {
+    /// one, when given); the error's class if it failed.
+    async fn recover(&mut self, ctx: &Ctx, password: Option<String>) -> Option<String> {
         let keys = Arc::new(MemKeyStore::default());
         let dname = self.new_device_name();
         let use_recovery =
@@ -873,9 +948,11 @@ impl Account {
         let unlock = match (&password, &recovery, use_recovery) {
             (_, Some(k), true) => Unlock::RecoveryKey(k),
             (Some(p), _, _) => Unlock::Password(p),
-            _ => return false,
+            _ => return Some("NoSecret".into()),
         };
-        let Some(dn) = name(&dname) else { return false };
+        let Some(dn) = name(&dname) else {
+            return Some("BadName".into());
+        };
         let t = Instant::now();
         let r = Device::recover(keys.clone(), ctx.server.clone(), &self.name, &dn, unlock).await;
         ctx.stats().op(
@@ -898,7 +975,7 @@ impl Account {
             },
             outcome(&r)
         ));
-        let ok = r.is_ok();
+        let failed = r.as_ref().err().map(class);
         if let Ok(device) = r {
             self.remember_secrets(&keys);
             let folder = self.folder(ctx, &dname);
@@ -914,7 +991,7 @@ impl Account {
                 folder,
             });
         }
-        ok
+        failed
     }
 
     /// A device crashes mid-backup (its task is dropped at a random
@@ -986,12 +1063,12 @@ impl Account {
         let Some(i) = self.pick(&active) else { return };
         let target = self.devices[i].id;
         let dname = self.devices[i].name.clone();
-        // (fired, detected, harm): harm is a description of damage done
-        // without any device noticing.
-        let (fired, detected, harm): (bool, bool, Option<String>) = match attack {
+        // (fired, the failed operation's error class, harm): harm is damage
+        // done without any device noticing.
+        let (fired, failure, harm): (bool, Option<String>, Option<String>) = match attack {
             Attack::RollbackLog | Attack::WithholdRevocation | Attack::InjectDevice => {
                 let before = self.devices[i].keys.head_sequence();
-                adv.arm(account, attack, Some(target));
+                adv.arm(account, attack, Some(target), None);
                 let r = match self.devices[i].device.as_mut() {
                     Some(d) => d.devices().await.map(|(list, _)| list.len()),
                     None => return,
@@ -1007,18 +1084,18 @@ impl Account {
                     }
                     _ => None,
                 };
-                (fired, r.is_err(), harm)
+                (fired, r.err().map(|e| class(&e)), harm)
             }
             Attack::ForkLog => {
                 if self.edit(i).is_err() {
                     return;
                 }
                 let previous = self.devices[i].acked.clone();
-                adv.arm(account, attack, Some(target));
+                adv.arm(account, attack, Some(target), None);
                 self.backup_one(ctx, i).await;
                 let fired = adv.disarm(&account);
                 if !fired {
-                    (false, false, None)
+                    (false, None, None)
                 } else {
                     // The device's append was acknowledged and dropped; the
                     // real log went on without it. Its next look must fail.
@@ -1026,7 +1103,6 @@ impl Account {
                         Some(d) => d.devices().await.map(|_| ()),
                         None => Ok(()),
                     };
-                    let detected = r.is_err();
                     self.note(format!(
                         "{} {dname} after the fork: {}",
                         self.step,
@@ -1038,9 +1114,10 @@ impl Account {
                     self.devices[i].in_doubt.clear();
                     self.devices[i].device = None;
                     self.devices[i].state = State::Lost;
-                    let harm =
-                        (!detected).then(|| format!("{dname} did not notice its log was forked"));
-                    (true, detected, harm)
+                    let harm = r
+                        .is_ok()
+                        .then(|| format!("{dname} did not notice its log was forked"));
+                    (true, r.err().map(|e| class(&e)), harm)
                 }
             }
             Attack::SubstituteObject | Attack::DropObject => {
@@ -1050,42 +1127,55 @@ impl Account {
                     })
                     .collect();
                 let Some(s) = self.pick(&sources) else { return };
+                // Aim at the source device's own objects (its manifests and
+                // the chunks it wrote), not whatever the account holds.
+                let writer = hex::encode(self.devices[s].id.as_bytes());
                 let before = self.violations_here(ctx);
-                adv.arm(account, attack, None);
-                let restored = self.restore_check(ctx, i, s).await;
+                adv.arm(account, attack, None, Some(writer));
+                let failure = self.restore_check(ctx, i, s).await;
                 let fired = adv.disarm(&account);
                 let harm = (self.violations_here(ctx) > before)
                     .then(|| "a tampered object was restored".to_string());
-                (fired, !restored, harm)
+                (fired, failure, harm)
             }
             Attack::OldPasswordWrap => {
                 if !adv.has_old_wrap(&account) {
                     return;
                 }
-                adv.arm(account, attack, None);
+                adv.arm(account, attack, None, None);
                 let first = self.first_password.clone();
-                let recovered = self.recover(ctx, Some(first)).await;
+                let failure = self.recover(ctx, Some(first)).await;
                 let fired = adv.disarm(&account);
-                let harm =
-                    (fired && recovered && self.first_password != self.password).then(|| {
+                let harm = (fired && failure.is_none() && self.first_password != self.password)
+                    .then(|| {
                         "the first password opened the account through its old wrap".to_string()
                     });
-                (fired, !recovered, harm)
+                (fired, failure, harm)
             }
             Attack::ReplayRelayFrame => {
                 let k = self.rng.random_range(0..5);
-                let (failed, replayed) = self.link(ctx, true, Some(k)).await;
-                (replayed, failed, None)
+                // Harm here is a device outside the list holding keys, which
+                // `outsider_gets_no_key` checks on every link.
+                let (failure, replayed) = self.link(ctx, true, Some(k)).await;
+                (replayed, failure, None)
             }
         };
+        // Detected: the operation failed with the error that names this
+        // attack. Any other failure (a timeout, a partition, a restarting
+        // server) shows nothing either way.
+        let detected = failure
+            .as_deref()
+            .is_some_and(|c| attack.detected_by().contains(&c));
+        let inconclusive = failure.is_some() && !detected;
         self.note(format!(
             "{} attack {} on {dname}: {}",
             self.step,
             attack.name(),
-            match (fired, detected) {
-                (false, _) => "did not fire",
-                (true, true) => "detected",
-                (true, false) => "no effect",
+            match (fired, detected, inconclusive) {
+                (false, _, _) => "did not fire",
+                (true, true, _) => "detected",
+                (true, false, true) => "inconclusive (the operation failed otherwise)",
+                (true, false, false) => "no effect",
             }
         ));
         {
@@ -1099,6 +1189,8 @@ impl Account {
                 c.fired += 1;
                 if detected {
                     c.detected += 1;
+                } else if inconclusive {
+                    c.inconclusive += 1;
                 } else if harm.is_none() {
                     c.harmless += 1;
                 }
@@ -1154,18 +1246,26 @@ impl Account {
                 });
             }
         }
-        let rss = crate::stats::rss_bytes();
-        let mut st = ctx.stats();
-        st.peak_rss = st.peak_rss.max(rss);
-        let bound = st.memory_bound;
-        drop(st);
-        self.check(ctx, Check::MemoryBounded, rss <= bound, || {
-            format!(
-                "resident memory {} MiB over the bound {} MiB",
-                rss >> 20,
-                bound >> 20
-            )
-        });
+        // Memory is the whole run's: a violation names no account.
+        if let Some(rss) = crate::stats::rss_bytes() {
+            let mut st = ctx.stats();
+            st.peak_rss = st.peak_rss.max(rss);
+            st.check(Check::MemoryBounded);
+            let bound = crate::memory_bound();
+            if rss > bound {
+                st.violations.push(Violation {
+                    check: Check::MemoryBounded,
+                    account: None,
+                    step: self.step,
+                    detail: format!(
+                        "resident memory {} MiB over the bound {} MiB",
+                        rss >> 20,
+                        bound >> 20
+                    ),
+                    trace: Vec::new(),
+                });
+            }
+        }
     }
 
     /// Every active device's acknowledged backup restores as backed up.
@@ -1209,7 +1309,7 @@ impl Account {
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_secs(10)).await;
                 }
-                if self.restore_check(ctx, r, s).await {
+                if self.restore_check(ctx, r, s).await.is_none() {
                     restored = true;
                     break;
                 }

@@ -25,10 +25,9 @@ fn violations(r: &Report) -> String {
         .iter()
         .map(|v| {
             format!(
-                "seed {} account {} step {}: {} — {}\n    {}",
+                "seed {} {}: {} — {}\n    {}",
                 r.seed,
-                v.account,
-                v.step,
+                v.place(),
                 v.check.name(),
                 v.detail,
                 v.trace.join("\n    ")
