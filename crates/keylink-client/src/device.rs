@@ -1265,24 +1265,38 @@ impl Device {
         F: FnOnce(JoinInfo) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
+        self.link_existing(Approach::Scan(code), options, approve)
+            .await
+    }
+
+    /// The existing device's side of a link, either way round.
+    async fn link_existing<F, Fut>(
+        &mut self,
+        approach: Approach<'_>,
+        options: &LinkOptions,
+        approve: F,
+    ) -> Result<DeviceId>
+    where
+        F: FnOnce(JoinInfo) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
         self.sync().await?;
         self.authenticate().await?;
         let client = self.client().await?;
         let root = self.current_root()?.duplicate();
         let mut log = self.log.clone().ok_or(Error::Internal("no log"))?;
-        let result = link::scan_as_existing(
-            &self.endpoint,
-            code,
-            link::Existing {
-                server: &client,
-                identity: &self.identity,
-                root: &root,
-                log: &mut log,
-            },
-            options,
-            approve,
-        )
-        .await;
+        let me = link::Existing {
+            server: &client,
+            identity: &self.identity,
+            root: &root,
+            log: &mut log,
+        };
+        let result = match approach {
+            Approach::Scan(code) => {
+                link::scan_as_existing(&self.endpoint, code, me, options, approve).await
+            }
+            Approach::Shown(shown) => link::finish_as_existing(*shown, me, options, approve).await,
+        };
         // Whatever happened, the log may have moved: remember it.
         let _ = self.sync().await;
         Ok(result?)
@@ -1320,26 +1334,8 @@ impl Device {
         F: FnOnce(JoinInfo) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        self.sync().await?;
-        self.authenticate().await?;
-        let client = self.client().await?;
-        let root = self.current_root()?.duplicate();
-        let mut log = self.log.clone().ok_or(Error::Internal("no log"))?;
-        let result = link::finish_as_existing(
-            shown,
-            link::Existing {
-                server: &client,
-                identity: &self.identity,
-                root: &root,
-                log: &mut log,
-            },
-            options,
-            approve,
-        )
-        .await;
-        // Whatever happened, the log may have moved: remember it.
-        let _ = self.sync().await;
-        Ok(result?)
+        self.link_existing(Approach::Shown(Box::new(shown)), options, approve)
+            .await
     }
 
     /// New device, reverse direction: scan the code an existing device of
@@ -1359,11 +1355,7 @@ impl Device {
         Self::refuse_if_set_up(store.as_ref())?;
         let identity = identity_in(store.as_ref(), &server.net)?;
         let endpoint = endpoint_for(&server)?;
-        let device = NewDevice {
-            identity: identity.clone(),
-            name: device_name.clone(),
-            known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
-        };
+        let device = joining(store.as_ref(), &identity, device_name)?;
         let saved = std::sync::Mutex::new(None);
         let save = saver(
             &store,
@@ -1381,6 +1373,28 @@ impl Device {
             .flatten()
             .ok_or(Error::Internal("linked but not saved"))
     }
+}
+
+/// How the existing device meets the new one.
+enum Approach<'a> {
+    /// It scans the code the new device shows.
+    Scan(&'a str),
+    /// It showed a code; the new device scans it.
+    Shown(Box<link::PendingShow>),
+}
+
+/// What a new device says of itself when it joins: its identity, name, and
+/// the head it trusted before (a retry after a failure).
+fn joining(
+    store: &dyn KeyStore,
+    identity: &Arc<DeviceIdentity>,
+    device_name: &DeviceName,
+) -> Result<NewDevice> {
+    Ok(NewDevice {
+        identity: identity.clone(),
+        name: device_name.clone(),
+        known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
+    })
 }
 
 /// The new device's key-store write at the end of a link: save the keys,
@@ -1458,11 +1472,7 @@ impl ShownLink {
             endpoint,
             shown,
         } = self;
-        let device = NewDevice {
-            identity: identity.clone(),
-            name: device_name.clone(),
-            known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
-        };
+        let device = joining(store.as_ref(), &identity, device_name)?;
         let saved = std::sync::Mutex::new(None);
         let save = saver(
             &store,

@@ -18,18 +18,18 @@ const PALETTE: [&str; 16] = [
     "#9c755f", "#bab0ac", "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#333333",
 ];
 
+/// An SVG document's opening, with `title` as its title and heading.
+fn svg_open(w: f64, h: f64, pad: f64, title: &str) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title><text x="{pad}" y="18" font-size="13" font-family="sans-serif">{t}</text>"#,
+        t = esc(title)
+    )
+}
+
 /// A histogram of `samples` (milliseconds) on logarithmic bins.
 pub fn histogram_svg(title: &str, samples: &[f64]) -> String {
     let (w, h, pad) = (460.0, 220.0, 40.0);
-    let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{}</title>"#,
-        esc(title)
-    );
-    let _ = write!(
-        svg,
-        r#"<text x="{pad}" y="18" font-size="13" font-family="sans-serif">{}</text>"#,
-        esc(title)
-    );
+    let mut svg = svg_open(w, h, pad, title);
     if samples.is_empty() {
         let _ = write!(
             svg,
@@ -95,15 +95,7 @@ pub fn stacked_svg(title: &str, timeline: &[(u64, Vec<(String, u64)>)]) -> Strin
             }
         }
     }
-    let mut svg = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{}</title>"#,
-        esc(title)
-    );
-    let _ = write!(
-        svg,
-        r#"<text x="{pad}" y="18" font-size="13" font-family="sans-serif">{}</text>"#,
-        esc(title)
-    );
+    let mut svg = svg_open(w, h, pad, title);
     let last = timeline.iter().map(|(t, _)| *t).max().unwrap_or(0) + 1;
     let max = timeline
         .iter()

@@ -339,19 +339,7 @@ impl Account {
                 if let Some(r) = &self.recovery {
                     self.secrets.push(r.as_bytes().to_vec());
                 }
-                let folder = self.folder(ctx, &dname);
-                self.devices.push(Dev {
-                    name: dname,
-                    keys: keys.clone(),
-                    id: device.device_id(),
-                    device: Some(device),
-                    state: State::Active,
-                    tree: Tree::new(),
-                    acked: None,
-                    in_doubt: Vec::new(),
-                    folder,
-                });
-                self.remember_secrets(&keys);
+                self.add_device(ctx, dname, keys, device);
                 true
             }
             Err(_) => false,
@@ -765,21 +753,26 @@ impl Account {
             );
         }
         if let Ok(device) = new_side {
-            self.remember_secrets(&keys);
-            let folder = self.folder(ctx, &dname);
-            self.devices.push(Dev {
-                name: dname,
-                keys,
-                id: device.device_id(),
-                device: Some(device),
-                state: State::Active,
-                tree: Tree::new(),
-                acked: None,
-                in_doubt: Vec::new(),
-                folder,
-            });
+            self.add_device(ctx, dname, keys, device);
         }
         (failed, replayed)
+    }
+
+    /// A device just set up (created, linked or recovered) joins the run.
+    fn add_device(&mut self, ctx: &Ctx, name: String, keys: Arc<MemKeyStore>, device: Device) {
+        self.remember_secrets(&keys);
+        let folder = self.folder(ctx, &name);
+        self.devices.push(Dev {
+            name,
+            keys,
+            id: device.device_id(),
+            device: Some(device),
+            state: State::Active,
+            tree: Tree::new(),
+            acked: None,
+            in_doubt: Vec::new(),
+            folder,
+        });
     }
 
     fn password(&self) -> Option<Password> {
@@ -977,19 +970,7 @@ impl Account {
         ));
         let failed = r.as_ref().err().map(class);
         if let Ok(device) = r {
-            self.remember_secrets(&keys);
-            let folder = self.folder(ctx, &dname);
-            self.devices.push(Dev {
-                name: dname,
-                keys,
-                id: device.device_id(),
-                device: Some(device),
-                state: State::Active,
-                tree: Tree::new(),
-                acked: None,
-                in_doubt: Vec::new(),
-                folder,
-            });
+            self.add_device(ctx, dname, keys, device);
         }
         failed
     }
