@@ -581,6 +581,37 @@ async fn restart_server(
     }
 }
 
+/// Secrets to look for in stored bytes, indexed by their first 8 bytes.
+pub struct SecretIndex<'a> {
+    by_prefix: std::collections::HashMap<[u8; 8], Vec<&'a [u8]>>,
+}
+
+impl<'a> SecretIndex<'a> {
+    /// Index `secrets` (those shorter than 8 bytes are not looked for).
+    pub fn new(secrets: &'a [Vec<u8>]) -> Self {
+        let mut by_prefix: std::collections::HashMap<[u8; 8], Vec<&[u8]>> =
+            std::collections::HashMap::new();
+        for s in secrets.iter().filter(|s| s.len() >= 8) {
+            let mut p = [0u8; 8];
+            p.copy_from_slice(&s[..8]);
+            by_prefix.entry(p).or_default().push(s);
+        }
+        Self { by_prefix }
+    }
+
+    /// Where the first secret starts in `bytes`, if one is there.
+    pub fn find(&self, bytes: &[u8]) -> Option<usize> {
+        bytes.windows(8).enumerate().find_map(|(i, w)| {
+            let mut p = [0u8; 8];
+            p.copy_from_slice(w);
+            self.by_prefix
+                .get(&p)
+                .and_then(|c| c.iter().find(|s| bytes[i..].starts_with(s)))
+                .map(|_| i)
+        })
+    }
+}
+
 /// An Ed25519 certificate with a fixed serial number, so its size (and so
 /// every handshake's packet sizes) is the same in every run.
 fn server_identity() -> Result<ServerIdentity, String> {
@@ -599,13 +630,7 @@ fn scan_storage(
     accounts: &std::collections::HashMap<String, usize>,
     ctx: &Ctx,
 ) {
-    let mut by_prefix: std::collections::HashMap<[u8; 8], Vec<&[u8]>> =
-        std::collections::HashMap::new();
-    for s in secrets.iter().filter(|s| s.len() >= 8) {
-        let mut p = [0u8; 8];
-        p.copy_from_slice(&s[..8]);
-        by_prefix.entry(p).or_default().push(s);
-    }
+    let index = SecretIndex::new(secrets);
     let keys = match store.list("") {
         Ok(k) => k,
         Err(e) => {
@@ -623,14 +648,7 @@ fn scan_storage(
         let Ok(bytes) = store.get(&key, usize::MAX) else {
             continue;
         };
-        let hit = bytes.windows(8).enumerate().find_map(|(i, w)| {
-            let mut p = [0u8; 8];
-            p.copy_from_slice(w);
-            by_prefix
-                .get(&p)
-                .and_then(|c| c.iter().find(|s| bytes[i..].starts_with(s)))
-                .map(|_| i)
-        });
+        let hit = index.find(&bytes);
         record(
             ctx,
             Check::NoSecretInStorage,

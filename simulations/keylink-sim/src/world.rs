@@ -140,6 +140,8 @@ pub struct Account {
     /// secrets, passwords, recovery keys (scanned for in storage).
     pub secrets: Vec<Vec<u8>>,
     next_name: usize,
+    /// Stored objects already scanned for secrets.
+    scanned: std::collections::BTreeSet<String>,
     step: u64,
     recent: VecDeque<String>,
     trace: Sha256,
@@ -193,6 +195,7 @@ impl Account {
             devices: Vec::new(),
             secrets: Vec::new(),
             next_name: 0,
+            scanned: std::collections::BTreeSet::new(),
             step: 0,
             recent: VecDeque::new(),
             trace: Sha256::new(),
@@ -258,16 +261,75 @@ impl Account {
         }
     }
 
+    fn remember(&mut self, secret: &[u8]) {
+        if !self.secrets.iter().any(|s| s.as_slice() == secret) {
+            self.secrets.push(secret.to_vec());
+        }
+    }
+
+    /// Every secret `keys` holds: its root keys and the subkeys derived
+    /// from them (each device's subkey, the chunk-id and epoch-history
+    /// keys), and its identity secrets.
     fn remember_secrets(&mut self, keys: &MemKeyStore) {
-        for (_, k) in keys.root_keys() {
-            if !self.secrets.iter().any(|s| s.as_slice() == k.as_slice()) {
-                self.secrets.push(k.to_vec());
+        let account = keylink_client::account_id_for(&self.name);
+        let ids: Vec<DeviceId> = self
+            .devices
+            .iter()
+            .map(|d| d.id)
+            .chain(keys.device_id())
+            .collect();
+        for (epoch, k) in keys.root_keys() {
+            self.remember(k.as_slice());
+            let root = keylink_keys::RootKey::from_secret_bytes(*k, keylink_keys::Epoch(epoch));
+            self.remember(root.chunk_id_key(&account).expose_secret());
+            self.remember(root.epoch_history_key(&account).expose_secret());
+            for id in &ids {
+                self.remember(root.device_subkey(&account, id).expose_secret());
             }
         }
         for k in keys.identity_secrets() {
-            if !self.secrets.iter().any(|s| s.as_slice() == k.as_slice()) {
-                self.secrets.push(k.to_vec());
-            }
+            self.remember(k.as_slice());
+        }
+    }
+
+    /// Scan the objects stored for this account since the last scan for
+    /// every secret the account has had so far (the end of the run scans
+    /// everything again, for secrets made later).
+    fn scan_new_objects(&mut self, ctx: &Ctx) {
+        use keylink_store::Store;
+        let account = keylink_client::account_id_for(&self.name);
+        let prefix = keylink_server::account_prefix(&account);
+        let Ok(keys) = ctx.store.list(&prefix) else {
+            return;
+        };
+        let fresh: Vec<_> = keys
+            .into_iter()
+            .filter(|k| !self.scanned.contains(k.as_str()))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let stores: Vec<Arc<MemKeyStore>> = self.devices.iter().map(|d| d.keys.clone()).collect();
+        for k in stores {
+            self.remember_secrets(&k);
+        }
+        let password = self.password.as_bytes().to_vec();
+        self.remember(&password);
+        let secrets = self.secrets.clone();
+        let index = crate::SecretIndex::new(&secrets);
+        for key in fresh {
+            self.scanned.insert(key.as_str().to_string());
+            let Ok(bytes) = ctx.store.get(&key, usize::MAX) else {
+                continue;
+            };
+            let hit = index.find(&bytes);
+            self.check(ctx, Check::NoSecretInStorage, hit.is_none(), || {
+                format!(
+                    "a secret appears in stored object {} at byte {}",
+                    key.as_str(),
+                    hit.unwrap_or(0)
+                )
+            });
         }
     }
 
@@ -1216,6 +1278,7 @@ impl Account {
 
     /// Checks that run after every step.
     fn after_step(&mut self, ctx: &Ctx) {
+        self.scan_new_objects(ctx);
         for d in &self.devices {
             if let State::Revoked { epoch } = d.state {
                 let newest = d.keys.root_keys().keys().max().copied().unwrap_or(0);
