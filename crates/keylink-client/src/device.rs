@@ -1314,9 +1314,12 @@ impl Device {
         &mut self,
         via: ShowVia,
         options: &LinkOptions,
-    ) -> Result<link::PendingShow> {
+    ) -> Result<ShownForNew> {
         self.sync().await?;
-        Ok(link::show_as_existing(&self.endpoint, via, options).await?)
+        Ok(ShownForNew {
+            shown: link::show_as_existing(&self.endpoint, via, options).await?,
+            by: self.identity.device_id(),
+        })
     }
 
     /// Existing device: wait for the new device to scan `shown`, then link
@@ -1326,7 +1329,7 @@ impl Device {
     /// As [`Device::approve_link`].
     pub async fn finish_shown_link<F, Fut>(
         &mut self,
-        shown: link::PendingShow,
+        shown: ShownForNew,
         options: &LinkOptions,
         approve: F,
     ) -> Result<DeviceId>
@@ -1334,6 +1337,14 @@ impl Device {
         F: FnOnce(JoinInfo) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
+        // The code names no account: only the device that made it may
+        // finish it, or the new device would join another account.
+        if shown.by != self.identity.device_id() {
+            return Err(Error::Device(
+                "this code was shown by another device; finish it there".into(),
+            ));
+        }
+        let shown = shown.shown;
         self.link_existing(Approach::Shown(Box::new(shown)), options, approve)
             .await
     }
@@ -1375,6 +1386,20 @@ impl Device {
     }
 }
 
+/// A code an existing device shows for a new device to scan
+/// ([`Device::show_link_for_new`]).
+pub struct ShownForNew {
+    shown: link::PendingShow,
+    by: DeviceId,
+}
+
+impl ShownForNew {
+    /// The code text to show (and to render as a QR code).
+    pub fn code_text(&self) -> &str {
+        self.shown.code_text()
+    }
+}
+
 /// How the existing device meets the new one.
 enum Approach<'a> {
     /// It scans the code the new device shows.
@@ -1390,10 +1415,14 @@ fn joining(
     identity: &Arc<DeviceIdentity>,
     device_name: &DeviceName,
 ) -> Result<NewDevice> {
+    let known_head = match store.load(HEAD)? {
+        Some(h) => Some(Head::from_bytes(&h).map_err(|_| Error::Damaged("head"))?),
+        None => None,
+    };
     Ok(NewDevice {
         identity: identity.clone(),
         name: device_name.clone(),
-        known_head: store.load(HEAD)?.and_then(|h| Head::from_bytes(&h).ok()),
+        known_head,
     })
 }
 

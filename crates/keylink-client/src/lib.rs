@@ -57,9 +57,17 @@
 //! ```
 //!
 //! Linking: [`Device::show_link`] on the new device, then
-//! [`Device::approve_link`] on an existing one with the code it shows (the
-//! lower-level driver is [`link`]). Recovery: [`Device::recover`] with the
-//! password or the recovery key.
+//! [`Device::approve_link`] on an existing one with the code it shows; or
+//! the other way round, [`Device::show_link_for_new`] and
+//! [`Device::finish_shown_link`] on the existing device and
+//! [`Device::scan_link`] on the new one (the lower-level driver is
+//! [`link`]). Recovery: [`Device::recover`] with the password or the
+//! recovery key.
+//!
+//! Devices reach their server over UDP; a simulator passes its own
+//! [`Network`] in [`link::ServerInfo::net`]. What a network may lower (the
+//! Argon2 floor) or replace (the random generator) takes effect only with
+//! this crate's `simulation` feature, which apps never enable.
 
 mod clock;
 mod device;
@@ -70,8 +78,8 @@ mod network;
 mod remote;
 
 pub use device::{
-    BackupSummary, Device, DeviceView, RecoveryStatus, ShownLink, SnapshotInfo, Unlock,
-    account_id_for, set_connect_timeout,
+    BackupSummary, Device, DeviceView, RecoveryStatus, ShownForNew, ShownLink, SnapshotInfo,
+    Unlock, account_id_for, set_connect_timeout,
 };
 pub use error::{Error, Result};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};

@@ -83,7 +83,7 @@ impl AnyEndpoint {
     pub fn stop_accepting(&self) {
         match self {
             AnyEndpoint::Quic(e) => e.set_server_config(None),
-            AnyEndpoint::Memory(m) => m.close(),
+            AnyEndpoint::Memory(m) => m.unregister(),
         }
     }
 
@@ -221,7 +221,7 @@ pub enum SendHalf {
     /// Over QUIC.
     Quic(quinn::SendStream),
     /// Over memory (`None` once finished).
-    Memory(Option<DuplexStream>),
+    Memory(Option<MemStream>),
 }
 
 impl SendHalf {
@@ -232,7 +232,17 @@ impl SendHalf {
     pub async fn write_all(&mut self, bytes: &[u8]) -> Result<(), NetError> {
         match self {
             SendHalf::Quic(s) => s.write_all(bytes).await.map_err(NetError::from),
-            SendHalf::Memory(Some(s)) => s.write_all(bytes).await.map_err(|_| NetError::Ended),
+            SendHalf::Memory(Some(s)) => {
+                if *s.closed.borrow() {
+                    return Err(NetError::Ended);
+                }
+                // A connection closed meanwhile ends the write, as QUIC's do.
+                tokio::select! {
+                    biased;
+                    _ = s.closed.changed() => Err(NetError::Ended),
+                    r = s.io.write_all(bytes) => r.map_err(|_| NetError::Ended),
+                }
+            }
             SendHalf::Memory(None) => Err(NetError::Ended),
         }
     }
@@ -262,7 +272,7 @@ pub enum RecvHalf {
     /// Over QUIC.
     Quic(quinn::RecvStream),
     /// Over memory (`None` once stopped).
-    Memory(Option<DuplexStream>),
+    Memory(Option<MemStream>),
 }
 
 impl RecvHalf {
@@ -281,11 +291,18 @@ impl RecvHalf {
             RecvHalf::Memory(Some(r)) => {
                 let mut got = 0;
                 while got < buf.len() {
-                    match r.read(&mut buf[got..]).await {
-                        Ok(0) => break,
-                        Ok(n) => got += n,
-                        Err(_) => return Err(NetError::Ended),
+                    if *r.closed.borrow() {
+                        return Err(NetError::Ended);
                     }
+                    let n = tokio::select! {
+                        biased;
+                        _ = r.closed.changed() => return Err(NetError::Ended),
+                        n = r.io.read(&mut buf[got..]) => n.map_err(|_| NetError::Ended)?,
+                    };
+                    if n == 0 {
+                        break;
+                    }
+                    got += n;
                 }
                 Ok(got)
             }
@@ -478,18 +495,23 @@ impl MemEndpoint {
         Some(conn)
     }
 
+    /// Stop being reachable at the address (if it is still this
+    /// endpoint's); connections made go on.
+    fn unregister(&self) {
+        let Some(l) = &self.server else { return };
+        let mut net = self.net.lock();
+        if net
+            .servers
+            .get(&self.addr)
+            .is_some_and(|(_, tx)| tx.same_channel(&l.own))
+        {
+            net.servers.remove(&self.addr);
+        }
+    }
+
     fn close(&self) {
         let Some(l) = &self.server else { return };
-        {
-            let mut net = self.net.lock();
-            if net
-                .servers
-                .get(&self.addr)
-                .is_some_and(|(_, tx)| tx.same_channel(&l.own))
-            {
-                net.servers.remove(&self.addr);
-            }
-        }
+        self.unregister();
         l.closed.send_replace(true);
         for c in l
             .accepted
@@ -503,6 +525,13 @@ impl MemEndpoint {
 }
 
 type StreamPair = (DuplexStream, DuplexStream);
+
+/// One direction of a memory stream, and its connection's closed signal:
+/// closing the connection ends its streams, as with QUIC.
+pub struct MemStream {
+    io: DuplexStream,
+    closed: tokio::sync::watch::Receiver<bool>,
+}
 
 /// One side of an in-memory connection.
 #[derive(Clone)]
@@ -577,7 +606,7 @@ impl MemConn {
         self.to_peer
             .try_send((their_w, their_r))
             .map_err(|_| NetError::Ended)?;
-        Ok((SendHalf::Memory(Some(my_w)), RecvHalf::Memory(Some(my_r))))
+        Ok(self.halves(my_w, my_r))
     }
 
     async fn accept_bi(&self) -> Result<(SendHalf, RecvHalf), NetError> {
@@ -586,7 +615,7 @@ impl MemConn {
         // Streams already opened are delivered even if the connection has
         // since closed, as QUIC delivers what arrived.
         if let Ok((w, r)) = from_peer.try_recv() {
-            return Ok((SendHalf::Memory(Some(w)), RecvHalf::Memory(Some(r))));
+            return Ok(self.halves(w, r));
         }
         if *closed.borrow_and_update() {
             return Err(NetError::Ended);
@@ -596,7 +625,20 @@ impl MemConn {
             s = from_peer.recv() => s.ok_or(NetError::Ended)?,
             _ = closed.changed() => return Err(NetError::Ended),
         };
-        Ok((SendHalf::Memory(Some(w)), RecvHalf::Memory(Some(r))))
+        Ok(self.halves(w, r))
+    }
+
+    fn halves(&self, w: DuplexStream, r: DuplexStream) -> (SendHalf, RecvHalf) {
+        (
+            SendHalf::Memory(Some(MemStream {
+                io: w,
+                closed: self.closed.subscribe(),
+            })),
+            RecvHalf::Memory(Some(MemStream {
+                io: r,
+                closed: self.closed.subscribe(),
+            })),
+        )
     }
 
     fn exporter(&self, label: &[u8], context: &[u8]) -> [u8; 32] {

@@ -340,7 +340,7 @@ async fn simulate(
     server_config.adversary = adversary
         .clone()
         .map(|a| a as Arc<dyn keylink_server::adversary::Adversary>);
-    let (server, info, simnet) = match config.transport {
+    let (server, info, simnet, memnet) = match config.transport {
         Transport::SimQuic => {
             let net = SimNet::new(seed32(config.seed, "network"), faults, true);
             let socket = net.socket(Some(SERVER_ADDR));
@@ -357,7 +357,7 @@ async fn simulate(
                 fingerprint: server.fingerprint(),
                 net: Net::new(Arc::new(net.clone())),
             };
-            (server, info, Some(net))
+            (server, info, Some(net), None)
         }
         Transport::Memory => {
             use rand::SeedableRng;
@@ -373,14 +373,14 @@ async fn simulate(
                 addr: SERVER_ADDR,
                 fingerprint: server.fingerprint(),
                 net: Net::new(Arc::new(MemoryNetwork {
-                    net,
+                    net: net.clone(),
                     keys: Mutex::new(rand::rngs::ChaCha20Rng::from_seed(seed32(
                         config.seed,
                         "device randomness",
                     ))),
                 })),
             };
-            (server, info, None)
+            (server, info, None, Some(net))
         }
         Transport::Udp => {
             let server = Server::start(&identity, store.clone(), server_config.clone())
@@ -391,7 +391,7 @@ async fn simulate(
                 fingerprint: server.fingerprint(),
                 net: Net::new(Arc::new(LoopbackUdp)),
             };
-            (server, info, None)
+            (server, info, None, None)
         }
     };
     let ctx = Arc::new(Ctx {
@@ -412,17 +412,46 @@ async fn simulate(
     let mut background = Vec::new();
     if let Some(net) = &simnet {
         background.push(tokio::spawn(sample_network(net.clone(), ctx.clone())));
-        if config.faults {
-            background.push(tokio::spawn(restart_server(
-                server.clone(),
-                net.clone(),
-                identity,
-                store.clone(),
-                server_config.clone(),
-                seed32(config.seed, "server restarts"),
-                ctx.clone(),
-            )));
+    }
+    // The server crashes and comes back on the same store, address and
+    // certificate (not over real UDP, where its port could be taken).
+    let restart: Option<Box<dyn Fn() -> Result<Server, String> + Send>> = match (&simnet, &memnet) {
+        (Some(net), _) => {
+            let (net, identity, store, cfg) =
+                (net.clone(), identity, store.clone(), server_config.clone());
+            Some(Box::new(move || {
+                Server::start_on(
+                    &identity,
+                    store.clone(),
+                    cfg.clone(),
+                    Socket::Abstract(net.socket(Some(SERVER_ADDR))),
+                    Some(net.endpoint_seed()),
+                )
+                .map_err(|e| e.to_string())
+            }))
         }
+        (None, Some(net)) => {
+            let (net, identity, store, cfg) =
+                (net.clone(), identity, store.clone(), server_config.clone());
+            Some(Box::new(move || {
+                Ok(Server::start_memory(
+                    &identity,
+                    store.clone(),
+                    cfg.clone(),
+                    &net,
+                    SERVER_ADDR,
+                ))
+            }))
+        }
+        (None, None) => None,
+    };
+    if let (Some(start), true) = (restart, config.faults) {
+        background.push(tokio::spawn(restart_server(
+            server.clone(),
+            start,
+            seed32(config.seed, "server restarts"),
+            ctx.clone(),
+        )));
     }
     let permits = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -462,6 +491,9 @@ async fn simulate(
     for b in background {
         b.abort();
     }
+    if let Some(server) = server.lock().await.take() {
+        server.shutdown(Duration::from_millis(100)).await;
+    }
     if config.plant_secret
         && let (Some(secret), Ok(key)) = (
             secrets.iter().find(|s| s.len() == 32),
@@ -480,9 +512,6 @@ async fn simulate(
         })
         .collect();
     scan_storage(store.as_ref(), &secrets, &accounts, &ctx);
-    if let Some(server) = server.lock().await.take() {
-        server.shutdown(Duration::from_millis(100)).await;
-    }
     if let Some(net) = &simnet {
         trace.update(net.trace_hash());
     }
@@ -534,49 +563,50 @@ async fn sample_network(net: SimNet, ctx: Arc<Ctx>) {
 /// and certificate.
 async fn restart_server(
     slot: Arc<tokio::sync::Mutex<Option<Server>>>,
-    net: SimNet,
-    identity: ServerIdentity,
-    store: Arc<MemoryStore>,
-    config: ServerConfig,
+    start: impl Fn() -> Result<Server, String> + Send + 'static,
     seed: [u8; 32],
     ctx: Arc<Ctx>,
 ) {
     use rand::{RngExt, SeedableRng};
     let mut rng = rand::rngs::ChaCha20Rng::from_seed(seed);
+    let debug = std::env::var_os("KEYLINK_SIM_DEBUG").is_some();
     loop {
         tokio::time::sleep(Duration::from_millis(rng.random_range(20_000..60_000))).await;
         let Some(server) = slot.lock().await.take() else {
             return;
         };
         // A crash: no grace for requests in flight.
-        let debug = std::env::var_os("KEYLINK_SIM_DEBUG").is_some();
         if debug {
             eprintln!("{:?} server going down", ctx.start.elapsed());
         }
         server.shutdown(Duration::ZERO).await;
-        if debug {
-            eprintln!("{:?} server down", ctx.start.elapsed());
-        }
         ctx.stats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .fault("server restarts", 1, ctx.start);
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..5_000))).await;
-        let socket = net.socket(Some(SERVER_ADDR));
-        match Server::start_on(
-            &identity,
-            store.clone(),
-            config.clone(),
-            Socket::Abstract(socket),
-            Some(net.endpoint_seed()),
-        ) {
+        match start() {
             Ok(s) => {
                 if debug {
                     eprintln!("{:?} server up", ctx.start.elapsed());
                 }
                 *slot.lock().await = Some(s);
             }
-            Err(_) => return,
+            Err(why) => {
+                let mut st = ctx
+                    .stats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                st.check(Check::DevicesRecover);
+                st.violations.push(Violation {
+                    check: Check::DevicesRecover,
+                    account: None,
+                    step: 0,
+                    detail: format!("the server could not start again after a crash: {why}"),
+                    trace: Vec::new(),
+                });
+                return;
+            }
         }
     }
 }
@@ -649,6 +679,16 @@ fn scan_storage(
             continue;
         };
         let hit = index.find(&bytes);
+        let already = ctx
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .flagged_objects
+            .contains(key.as_str());
+        if already {
+            // Reported by the account's own scan after the step that stored it.
+            continue;
+        }
         record(
             ctx,
             Check::NoSecretInStorage,

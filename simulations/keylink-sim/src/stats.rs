@@ -175,6 +175,8 @@ pub struct Stats {
     pub peak_rss: u64,
     /// Faults per virtual second, by kind.
     pub fault_timeline: BTreeMap<u64, BTreeMap<String, u64>>,
+    /// Stored objects already reported as holding a secret.
+    pub flagged_objects: std::collections::BTreeSet<String>,
     /// Attacks by kind.
     pub attacks: BTreeMap<crate::adversary::Attack, AttackCount>,
 }

@@ -315,6 +315,9 @@ impl Account {
         }
         let password = self.password.as_bytes().to_vec();
         self.remember(&password);
+        if let Some(digits) = self.recovery.as_ref().map(|r| r.replace(' ', "")) {
+            self.remember(digits.as_bytes());
+        }
         let secrets = self.secrets.clone();
         let index = crate::SecretIndex::new(&secrets);
         for key in fresh {
@@ -323,6 +326,9 @@ impl Account {
                 continue;
             };
             let hit = index.find(&bytes);
+            if hit.is_some() {
+                ctx.stats().flagged_objects.insert(key.as_str().to_string());
+            }
             self.check(ctx, Check::NoSecretInStorage, hit.is_none(), || {
                 format!(
                     "a secret appears in stored object {} at byte {}",
@@ -882,7 +888,31 @@ impl Account {
         );
         self.note(line);
         if r.is_err() {
-            return;
+            // The removal may have landed with its answer lost: ask the log.
+            let listed = match self.devices[a].device.as_mut() {
+                Some(d) => d
+                    .devices()
+                    .await
+                    .map(|(list, _)| list.iter().any(|v| v.id == target)),
+                None => Ok(true),
+            };
+            match listed {
+                Ok(true) => return,
+                Ok(false) => self.note(format!(
+                    "{} {} was removed after all",
+                    self.step, self.devices[x].name
+                )),
+                Err(_) => {
+                    // Unknown: stop using it rather than guess.
+                    self.devices[x].device = None;
+                    self.devices[x].state = State::Lost;
+                    self.note(format!(
+                        "{} {} in doubt after a failed revocation: set aside",
+                        self.step, self.devices[x].name
+                    ));
+                    return;
+                }
+            }
         }
         self.devices[x].state = State::Revoked { epoch: held };
         let keys = self.devices[a].keys.clone();
