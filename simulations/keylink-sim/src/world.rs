@@ -360,11 +360,13 @@ impl Account {
             self.step += 1;
             self.link(ctx, false, None).await;
             self.after_step(ctx);
+            self.pause_if_unreachable().await;
         }
         for _ in 0..ctx.ops_per_account {
             self.step += 1;
             self.one_op(ctx).await;
             self.after_step(ctx);
+            self.pause_if_unreachable().await;
         }
         // Final: every device's acknowledged backup is still there.
         self.step += 1;
@@ -377,6 +379,20 @@ impl Account {
             self.remember_secrets(&k);
         }
         self.secrets.push(self.password.as_bytes().to_vec());
+    }
+
+    /// A person whose app could not reach the server tries again a little
+    /// later, not at once (over memory, with no latency, every step would
+    /// otherwise fail within one instant of a server restart).
+    async fn pause_if_unreachable(&mut self) {
+        let unreachable = self
+            .recent
+            .back()
+            .is_some_and(|l| l.contains("Unreachable") || l.contains("showing the code failed"));
+        if unreachable {
+            let pause = Duration::from_millis(self.rng.random_range(1_000..6_000));
+            tokio::time::sleep(pause).await;
+        }
     }
 
     async fn create(&mut self, ctx: &Ctx) -> bool {
@@ -756,6 +772,11 @@ impl Account {
             (Ok(channel), Some(n), Some(o)) => (channel, n, o),
             (shown, _, _) => {
                 ctx.stats().op(Op::Link, false, t.elapsed(), ctx.start);
+                if std::env::var_os("KEYLINK_SIM_DEBUG").is_some()
+                    && let Err(e) = &shown
+                {
+                    eprintln!("link (showing): {e}");
+                }
                 let why = shown.err().map_or_else(|| "?".to_string(), |e| class(&e));
                 self.note(format!(
                     "{} link {dname}: showing the code failed: {why}",
@@ -765,6 +786,14 @@ impl Account {
             }
         };
         let ok = new_side.is_ok() && old_side.is_ok();
+        if std::env::var_os("KEYLINK_SIM_DEBUG").is_some() {
+            if let Err(e) = &new_side {
+                eprintln!("link (new side): {e}");
+            }
+            if let Err(e) = &old_side {
+                eprintln!("link (existing side): {e}");
+            }
+        }
         let failed = match (&new_side, &old_side) {
             (Err(e), _) => Some(class(e)),
             (_, Err(e)) => Some(class(e)),
