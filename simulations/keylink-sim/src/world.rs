@@ -697,11 +697,18 @@ impl Account {
             return (None, false);
         };
         let approve = !may_decline || self.rng.random_range(0..10) != 0;
-        let slow = if ctx.faults && self.rng.random_range(0..10) == 0 {
-            ctx.stats().fault("slow approvers", 1, ctx.start);
-            Duration::from_millis(self.rng.random_range(1_000..30_000))
-        } else {
-            Duration::ZERO
+        // One approver in ten is slow (1 to 30 s); one in fifty never
+        // answers, and the link must end by its approval timeout.
+        let slow = match (ctx.faults, self.rng.random_range(0..50)) {
+            (true, 0) => {
+                ctx.stats().fault("absent approvers", 1, ctx.start);
+                Duration::from_secs(24 * 3600)
+            }
+            (true, 1..=5) => {
+                ctx.stats().fault("slow approvers", 1, ctx.start);
+                Duration::from_millis(self.rng.random_range(1_000..30_000))
+            }
+            _ => Duration::ZERO,
         };
         // Half the time the new device shows the code; otherwise the
         // existing device shows it and the new device scans.
