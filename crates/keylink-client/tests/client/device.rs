@@ -83,3 +83,47 @@ async fn a_second_command_on_one_home_is_told_it_is_busy() {
         Err(keylink_client::KeyStoreError::Busy { .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_shown_by_one_device_cannot_be_finished_by_another() {
+    let w = world().await;
+    let t = tempfile::tempdir().unwrap();
+    let pw = Password::new("correct horse battery staple").unwrap();
+    let create = |dir: &str, account: &'static str| {
+        let (keys, info) = (store(t.path(), dir), w.info.clone());
+        let pw = &pw;
+        async move {
+            Device::create(
+                keys,
+                info,
+                account,
+                &DeviceName::new("phone").unwrap(),
+                pw,
+                KdfParams::DEFAULT,
+                false,
+            )
+            .await
+            .unwrap()
+            .0
+        }
+    };
+    let mut a = create("a", "shown-by-a").await;
+    let mut other = create("o", "another-account").await;
+    let options = keylink_client::link::LinkOptions::default();
+    let shown = a
+        .show_link_for_new(
+            keylink_client::link::ShowVia::Relay(w.info.clone()),
+            &options,
+        )
+        .await
+        .unwrap();
+    let r = other
+        .finish_shown_link(shown, &options, |_| async { true })
+        .await;
+    assert!(
+        matches!(&r, Err(Error::Device(m)) if m.contains("another device")),
+        "{r:?}"
+    );
+    let (list, _) = other.devices().await.unwrap();
+    assert_eq!(list.len(), 1, "nothing joined the other account");
+}

@@ -10,6 +10,8 @@ use keylink_net::{
     connect, exporter, read_frame, server_endpoint, write_frame,
 };
 
+mod memory;
+
 const LOOPBACK: &str = "127.0.0.1:0";
 
 /// A server that answers each frame on a stream with the same bytes, and
