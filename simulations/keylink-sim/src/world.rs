@@ -139,6 +139,9 @@ pub struct Account {
     /// Secrets that ever existed in this account: root keys, identity
     /// secrets, passwords, recovery keys (scanned for in storage).
     pub secrets: Vec<Vec<u8>>,
+    /// The same, for a constant-time "already known" (each step
+    /// re-derives every device's keys).
+    known: std::collections::HashSet<Vec<u8>>,
     next_name: usize,
     /// Stored objects already scanned for secrets.
     scanned: std::collections::BTreeSet<String>,
@@ -194,6 +197,7 @@ impl Account {
             },
             devices: Vec::new(),
             secrets: Vec::new(),
+            known: std::collections::HashSet::new(),
             next_name: 0,
             scanned: std::collections::BTreeSet::new(),
             step: 0,
@@ -262,7 +266,7 @@ impl Account {
     }
 
     fn remember(&mut self, secret: &[u8]) {
-        if !self.secrets.iter().any(|s| s.as_slice() == secret) {
+        if self.known.insert(secret.to_vec()) {
             self.secrets.push(secret.to_vec());
         }
     }
@@ -378,7 +382,8 @@ impl Account {
         for k in keys {
             self.remember_secrets(&k);
         }
-        self.secrets.push(self.password.as_bytes().to_vec());
+        let password = self.password.as_bytes().to_vec();
+        self.remember(&password);
     }
 
     /// A person whose app could not reach the server tries again a little
@@ -421,7 +426,8 @@ impl Account {
             Ok((device, recovery)) => {
                 self.recovery = recovery.map(|k| k.to_display().to_string());
                 if let Some(r) = &self.recovery {
-                    self.secrets.push(r.as_bytes().to_vec());
+                    let r = r.as_bytes().to_vec();
+                    self.remember(&r);
                 }
                 self.add_device(ctx, dname, keys, device);
                 true
@@ -1009,7 +1015,7 @@ impl Account {
             self.devices[a].name,
             outcome(&r)
         ));
-        self.secrets.push(new.as_bytes().to_vec());
+        self.remember(new.as_bytes());
         if r.is_ok() {
             self.password = new;
         }
@@ -1036,7 +1042,7 @@ impl Account {
         ));
         if let Ok(k) = r {
             let text = k.to_display().to_string();
-            self.secrets.push(text.as_bytes().to_vec());
+            self.remember(text.as_bytes());
             self.recovery = Some(text);
         }
     }
