@@ -7,7 +7,6 @@
 //! head it verified). Each is replaced atomically; the head only moves
 //! forward, and every log the server serves must contain it.
 
-use crate::clock::now_ms;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -431,7 +430,7 @@ impl Device {
             &root,
             &password_wrap,
             recovery_wrap.as_ref(),
-            now_ms(),
+            net.now_ms(),
         );
         let log = LogState::verify(std::slice::from_ref(&g))
             .map_err(|_| Error::Internal("genesis does not verify"))?;
@@ -548,7 +547,7 @@ impl Device {
                 break;
             }
             let entry = log
-                .recover(&identity, device_name.clone(), &root, now_ms())
+                .recover(&identity, device_name.clone(), &root, server.net.now_ms())
                 .map_err(|e| Error::BadLog(e.to_string()))?;
             match client
                 .append(&account, log.next_sequence(), vec![entry.encode()])
@@ -843,7 +842,7 @@ impl Device {
             w.on_progress(progress);
             let sources: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
             backup_paths(&mut w, &sources, &mut rng)?;
-            w.finish(now_ms(), &mut rng)
+            w.finish(net.now_ms(), &mut rng)
         };
         let out = if self.server.net.get().in_task_transfers() {
             let staged = StagedStore::listing(&client, &account_prefix(&account))
@@ -863,6 +862,7 @@ impl Device {
         };
         let epoch = self.current_root()?.epoch();
         let identity = self.identity.clone();
+        let now = self.server.net.now_ms();
         self.append_with(|log, root| {
             if log.epoch() != epoch {
                 return Err(Error::Busy);
@@ -874,7 +874,7 @@ impl Device {
                     out.snapshot_id,
                     out.sequence,
                     out.manifest_hash,
-                    now_ms(),
+                    now,
                 )
                 .map_err(|e| Error::BadLog(e.to_string()))?;
             Ok(vec![e])
@@ -1079,7 +1079,7 @@ impl Device {
                     &older,
                     target,
                     RotationWraps { password, recovery },
-                    now_ms(),
+                    net.now_ms(),
                     &mut rng,
                 )
             })
@@ -1174,12 +1174,13 @@ impl Device {
         .map_err(|e| Error::BadSecret(e.to_string()))?;
         self.put_wrap(&wrap).await?;
         let identity = self.identity.clone();
+        let now = self.server.net.now_ms();
         self.append_with(|log, root| {
             if root.epoch() != wrap.epoch() {
                 return Err(Error::Busy);
             }
             Ok(vec![
-                log.password_changed(&identity, root, &wrap, now_ms())
+                log.password_changed(&identity, root, &wrap, now)
                     .map_err(|e| Error::BadLog(e.to_string()))?,
             ])
         })
@@ -1201,12 +1202,13 @@ impl Device {
             .map_err(|e| Error::BadSecret(e.to_string()))?;
         self.put_wrap(&wrap).await?;
         let identity = self.identity.clone();
+        let now = self.server.net.now_ms();
         self.append_with(|log, root| {
             if root.epoch() != wrap.epoch() {
                 return Err(Error::Busy);
             }
             Ok(vec![
-                log.recovery_key_changed(&identity, root, &wrap, now_ms())
+                log.recovery_key_changed(&identity, root, &wrap, now)
                     .map_err(|e| Error::BadLog(e.to_string()))?,
             ])
         })

@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::clock::{now_ms, unix_now};
 use crate::network::Net;
 
 use keylink_account::{Head, LogState, compare_heads, open_epoch_history};
@@ -306,7 +305,8 @@ async fn prepare_show(
         }
     };
     // Rounded up: a code never reads as expired before its channel is.
-    let expires_unix = unix_now() + lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0);
+    let expires_unix =
+        options.net.unix_now() + lifetime.as_secs() + u64::from(lifetime.subsec_nanos() > 0);
     let secrets = ShowerSecrets::generate(
         shower,
         rendezvous,
@@ -451,7 +451,7 @@ where
     S: FnOnce(&Linked) -> Result<(), String>,
 {
     let code = LinkCode::parse(code_text)?;
-    code.check_fresh(unix_now())?;
+    code.check_fresh(options.net.unix_now())?;
     let server = match (*code.rendezvous(), server) {
         (_, Some(s)) => s,
         (
@@ -545,7 +545,7 @@ where
     Fut: Future<Output = bool>,
 {
     let code = LinkCode::parse(code_text)?;
-    code.check_fresh(unix_now())?;
+    code.check_fresh(options.net.unix_now())?;
     keylink_link::check_scanner_role(&code, false)?;
     let reuse = me.server.connection().clone();
     let (_conn, send, recv, binding) =
@@ -916,7 +916,7 @@ where
             Event::AddDevice { record, known_head } => {
                 let added = tokio::time::timeout(
                     options.timeouts.step,
-                    append_device(&me, &record, known_head),
+                    append_device(&me, &record, known_head, options.net.now_ms()),
                 )
                 .await
                 .unwrap_or(Err(Refusal::Failed(
@@ -978,6 +978,7 @@ async fn append_device(
     me: &Existing<'_>,
     record: &DeviceRecord,
     known_head: Option<Head>,
+    now_ms: u64,
 ) -> Result<LogState, Refusal> {
     let mut log = me.log.clone();
     let account = *log.account();
@@ -1004,7 +1005,7 @@ async fn append_device(
             return Ok(log);
         }
         let entry = log
-            .add_device(me.identity, me.root, record.clone(), now_ms())
+            .add_device(me.identity, me.root, record.clone(), now_ms)
             .map_err(|e| Refusal::Failed(e.to_string()))?;
         match me
             .server

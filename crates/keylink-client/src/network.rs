@@ -53,6 +53,14 @@ pub trait Network: Send + Sync + 'static {
     fn fill_random(&self, out: &mut [u8]) {
         rand_core::UnwrapErr(rand::rngs::SysRng).fill_bytes(out);
     }
+
+    /// Milliseconds since the Unix epoch, for the times written into log
+    /// entries and manifests and for a link code's expiry: the system
+    /// clock, unless a simulation supplies a virtual one so that a run
+    /// repeats. Honoured only with the `simulation` feature.
+    fn now_ms(&self) -> u64 {
+        crate::clock::now_ms()
+    }
 }
 
 /// A [`Network`]'s randomness as a `CryptoRng`.
@@ -143,6 +151,20 @@ impl Net {
         return self.0.kdf_policy();
         #[cfg(not(feature = "simulation"))]
         KdfPolicy::default()
+    }
+
+    /// Milliseconds since the Unix epoch: the network's clock with the
+    /// `simulation` feature, the system clock without it.
+    pub(crate) fn now_ms(&self) -> u64 {
+        #[cfg(feature = "simulation")]
+        return self.0.now_ms();
+        #[cfg(not(feature = "simulation"))]
+        crate::clock::now_ms()
+    }
+
+    /// Seconds since the Unix epoch, by [`Net::now_ms`].
+    pub(crate) fn unix_now(&self) -> u64 {
+        self.now_ms() / 1000
     }
 }
 

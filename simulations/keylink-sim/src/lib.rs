@@ -155,8 +155,8 @@ pub struct Report {
     pub ops_per_s: f64,
     /// Peak resident memory, MiB.
     pub peak_rss_mib: f64,
-    /// SHA-256 of the operation trace and (simulated network) the packet
-    /// schedule, hex.
+    /// SHA-256 of the operation trace, (simulated network) the packet
+    /// schedule, and every object the server stored, hex.
     pub trace_hash: String,
 }
 
@@ -198,6 +198,20 @@ impl Network for LoopbackUdp {
 struct MemoryNetwork {
     net: MemNet,
     keys: Mutex<rand::rngs::ChaCha20Rng>,
+    start: tokio::time::Instant,
+}
+
+/// The wall-clock time devices see at a run's start on a paused clock
+/// (2026-01-01 00:00:00 UTC): the times written into log entries and
+/// manifests, and link codes' expiry, then follow virtual time, so a run
+/// repeats byte for byte.
+pub const VIRTUAL_EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// Virtual wall-clock milliseconds: [`VIRTUAL_EPOCH_MS`] plus the virtual
+/// time since `start`.
+pub fn virtual_now_ms(start: tokio::time::Instant) -> u64 {
+    let since = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    VIRTUAL_EPOCH_MS.saturating_add(since)
 }
 
 impl Network for MemoryNetwork {
@@ -227,6 +241,10 @@ impl Network for MemoryNetwork {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .fill_bytes(out);
+    }
+
+    fn now_ms(&self) -> u64 {
+        virtual_now_ms(self.start)
     }
 }
 
@@ -378,6 +396,7 @@ async fn simulate(
                         config.seed,
                         "device randomness",
                     ))),
+                    start: tokio::time::Instant::now(),
                 })),
             };
             (server, info, None, Some(net))
@@ -511,7 +530,7 @@ async fn simulate(
             (hex::encode(id.as_bytes()), i)
         })
         .collect();
-    scan_storage(store.as_ref(), &secrets, &accounts, &ctx);
+    scan_storage(store.as_ref(), &secrets, &accounts, &ctx, &mut trace);
     if let Some(net) = &simnet {
         trace.update(net.trace_hash());
     }
@@ -659,9 +678,10 @@ fn scan_storage(
     secrets: &[Vec<u8>],
     accounts: &std::collections::HashMap<String, usize>,
     ctx: &Ctx,
+    trace: &mut Sha256,
 ) {
     let index = SecretIndex::new(secrets);
-    let keys = match store.list("") {
+    let mut keys = match store.list("") {
         Ok(k) => k,
         Err(e) => {
             record(
@@ -674,10 +694,18 @@ fn scan_storage(
             return;
         }
     };
+    // Every stored byte goes into the trace too: a run that repeats leaves
+    // the same storage behind.
+    keys.sort();
     for key in keys {
         let Ok(bytes) = store.get(&key, usize::MAX) else {
+            trace.update(b"unreadable");
             continue;
         };
+        for part in [key.as_str().as_bytes(), bytes.as_slice()] {
+            trace.update((part.len() as u64).to_be_bytes());
+            trace.update(part);
+        }
         let hit = index.find(&bytes);
         let already = ctx
             .stats

@@ -513,6 +513,11 @@ impl Network for SimNet {
         self.lock().keys.fill_bytes(out);
     }
 
+    fn now_ms(&self) -> u64 {
+        let start = self.lock().start;
+        crate::virtual_now_ms(start)
+    }
+
     fn kdf_policy(&self) -> KdfPolicy {
         if self.weak_kdf {
             KdfPolicy::insecure_accept_weak()
