@@ -270,19 +270,37 @@ impl Accounts {
         }
         let store = self.store.clone();
         let account_id = *account;
-        let written = crate::store_call(self.inline, move || -> Result<usize, StoreError> {
-            for (i, bytes) in raw.iter().enumerate() {
-                if store.put_if_absent(&log_key(&account_id, expected_next + i as u64)?, bytes)?
-                    == Put::AlreadyExists
-                {
-                    return Ok(i);
+        let written = crate::store_call(
+            self.inline,
+            move || -> Result<usize, (usize, StoreError)> {
+                for (i, bytes) in raw.iter().enumerate() {
+                    let put = log_key(&account_id, expected_next + i as u64)
+                        .and_then(|key| store.put_if_absent(&key, bytes))
+                        .map_err(|e| (i, e))?;
+                    if put == Put::AlreadyExists {
+                        return Ok(i);
+                    }
                 }
-            }
-            Ok(raw.len())
-        })
+                Ok(raw.len())
+            },
+        )
         .await
         .map_err(|_| internal("task failed"))?
-        .map_err(store_refusal)?;
+        .map_err(|(done, e)| {
+            if done == 0 {
+                return store_refusal(e);
+            }
+            // The first entries are in the log (the next read finds them);
+            // say so rather than "nothing was changed".
+            tracing::error!(error = %e, done, "storage failure part-way through an append");
+            (
+                FailureCode::Conflict,
+                format!(
+                    "storage failure after {done} of the entries were appended: \
+                     fetch the log and retry"
+                ),
+            )
+        })?;
         if written < next.entries.len() - log.entries.len() {
             // Another server appended at the same place first.
             *guard = None;

@@ -9,6 +9,7 @@
 //! same seed gives the same operation trace, packet schedule and figures.
 
 pub mod adversary;
+pub mod disk;
 pub mod html;
 pub mod keystore;
 pub mod simnet;
@@ -24,7 +25,7 @@ use keylink_client::{Net, Network, Udp};
 use keylink_keys::KdfPolicy;
 use keylink_net::{AnyEndpoint, MemNet, NetError, ServerIdentity, Socket};
 use keylink_server::{Server, ServerConfig};
-use keylink_store::{MemoryStore, Store};
+use keylink_store::Store;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -341,7 +342,7 @@ async fn simulate(
     let setup = |e: &dyn std::fmt::Display| SimError::Setup(e.to_string());
     let start = Instant::now();
     let devices = config.accounts * (config.devices_per_account + 2);
-    let store = Arc::new(MemoryStore::new());
+    let store = Arc::new(disk::FillingStore::new());
     let identity = server_identity().map_err(|e| setup(&e))?;
     let faults = if config.faults {
         NetFaults {
@@ -472,6 +473,13 @@ async fn simulate(
             ctx.clone(),
         )));
     }
+    if config.faults {
+        background.push(tokio::spawn(disk::fill_now_and_then(
+            store.clone(),
+            seed32(config.seed, "server disk"),
+            ctx.clone(),
+        )));
+    }
     let permits = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let progress = Arc::new(progress);
@@ -510,6 +518,7 @@ async fn simulate(
     for b in background {
         b.abort();
     }
+    store.set_room(None);
     if let Some(server) = server.lock().await.take() {
         server.shutdown(Duration::from_millis(100)).await;
     }

@@ -53,7 +53,7 @@ pub struct Ctx {
     pub simnet: Option<crate::simnet::SimNet>,
     /// The server's storage, read directly by checks that bypass the
     /// client.
-    pub store: Arc<keylink_store::MemoryStore>,
+    pub store: Arc<crate::disk::FillingStore>,
 }
 
 impl Ctx {

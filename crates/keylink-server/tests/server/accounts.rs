@@ -6,7 +6,7 @@ use keylink_wire::Wire;
 use keylink_wire::account::SignedEntry;
 use keylink_wire::server::{FailureCode, Request, Response};
 
-use crate::support::{Account, config, start};
+use crate::support::{Account, config, start, start_with_store};
 
 #[tokio::test]
 async fn an_account_is_created_and_its_log_and_wraps_are_served() {
@@ -250,4 +250,115 @@ async fn the_storage_quota_is_enforced_per_account() {
             .await
             .unwrap()
     );
+}
+
+/// A store whose writes fail once `allowed` more have landed (negative:
+/// no limit), as a disk that fills up part-way through a request.
+#[derive(Default)]
+struct FillsUp {
+    inner: keylink_store::MemoryStore,
+    allowed: std::sync::atomic::AtomicI64,
+}
+
+impl keylink_store::Store for FillsUp {
+    fn put_if_absent(
+        &self,
+        key: &keylink_store::ObjectKey,
+        value: &[u8],
+    ) -> Result<keylink_store::Put, keylink_store::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.allowed.load(SeqCst) == 0 {
+            return Err(keylink_store::StoreError::Io {
+                op: "write",
+                key: key.as_str().into(),
+                source: std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"),
+            });
+        }
+        if self.allowed.load(SeqCst) > 0 {
+            self.allowed.fetch_sub(1, SeqCst);
+        }
+        self.inner.put_if_absent(key, value)
+    }
+    fn get(
+        &self,
+        key: &keylink_store::ObjectKey,
+        max: usize,
+    ) -> Result<Vec<u8>, keylink_store::StoreError> {
+        self.inner.get(key, max)
+    }
+    fn exists(&self, key: &keylink_store::ObjectKey) -> Result<bool, keylink_store::StoreError> {
+        self.inner.exists(key)
+    }
+    fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<keylink_store::ObjectKey>, keylink_store::StoreError> {
+        self.inner.list(prefix)
+    }
+    fn list_with_sizes(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(keylink_store::ObjectKey, u64)>, keylink_store::StoreError> {
+        self.inner.list_with_sizes(prefix)
+    }
+    fn delete(&self, key: &keylink_store::ObjectKey) -> Result<(), keylink_store::StoreError> {
+        self.inner.delete(key)
+    }
+}
+
+#[tokio::test]
+async fn a_disk_that_fills_mid_append_is_reported_and_the_log_stays_whole() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let store = std::sync::Arc::new(FillsUp::default());
+    store.allowed.store(-1, SeqCst);
+    let h = start_with_store(config(), store.clone()).await;
+    let mut acct = Account::create(&h, 21).await;
+    let c = acct.device_client(&h, 0).await;
+    let entries = acct.revoke(0, 1);
+    assert!(entries.len() >= 2, "a removal and its rotation");
+    let before = acct.log.next_sequence();
+
+    // Full from the start: nothing lands, and the answer says so.
+    store.allowed.store(0, SeqCst);
+    let raw: Vec<Vec<u8>> = entries.iter().map(Wire::encode).collect();
+    let err = c.append(&acct.id, before, raw.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Some(FailureCode::Internal), "{err}");
+    assert!(err.to_string().contains("nothing was changed"), "{err}");
+    assert_eq!(c.fetch_log(&acct.id, 0).await.unwrap().len() as u64, before);
+
+    // Room for one entry: the removal lands, the rotation does not, and the
+    // answer says the log moved rather than "nothing was changed".
+    store.allowed.store(1, SeqCst);
+    let err = c.append(&acct.id, before, raw.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Some(FailureCode::Conflict), "{err}");
+    assert!(err.to_string().contains("after 1 of the entries"), "{err}");
+    let served: Vec<SignedEntry> = c
+        .fetch_log(&acct.id, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| SignedEntry::decode(b).unwrap())
+        .collect();
+    assert_eq!(served.len() as u64, before + 1);
+    let state = LogState::verify(&served).unwrap();
+    assert!(
+        state.rotation_pending(),
+        "the removal waits for its rotation"
+    );
+
+    // Room again: the rest is appended where the log now ends.
+    store.allowed.store(-1, SeqCst);
+    c.append(&acct.id, before + 1, raw[1..].to_vec())
+        .await
+        .unwrap();
+    let served: Vec<SignedEntry> = c
+        .fetch_log(&acct.id, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| SignedEntry::decode(b).unwrap())
+        .collect();
+    let state = LogState::verify(&served).unwrap();
+    assert!(!state.rotation_pending());
+    assert_eq!(state.next_sequence(), before + entries.len() as u64);
 }

@@ -10,7 +10,7 @@ use keylink_keys::{AccountId, DeviceIdentity, Epoch, KdfParams, KeyWrap, Passwor
 use keylink_net::{ServerIdentity, ServerTrust, client_endpoint};
 pub use keylink_server::ServerConfig;
 use keylink_server::{Server, ServerClient};
-use keylink_store::MemoryStore;
+use keylink_store::{MemoryStore, Store};
 use keylink_wire::Wire;
 use keylink_wire::account::{DeviceName, DeviceRecord, SignedEntry};
 use keylink_wire::server::Request;
@@ -35,9 +35,13 @@ pub fn config() -> ServerConfig {
 }
 
 pub async fn start(config: ServerConfig) -> Harness {
+    start_with_store(config, Arc::new(MemoryStore::new())).await
+}
+
+/// A server on `store`.
+pub async fn start_with_store(config: ServerConfig, store: Arc<dyn Store>) -> Harness {
     let identity = ServerIdentity::generate().unwrap();
-    let store = MemoryStore::new();
-    let server = Server::start(&identity, Arc::new(store.clone()), config).unwrap();
+    let server = Server::start(&identity, store, config).unwrap();
     let addr = server.local_addr().unwrap();
     Harness {
         trust: ServerTrust::Pinned(server.fingerprint()),
