@@ -754,7 +754,19 @@ impl Device {
         for _ in 0..CAS_RETRIES {
             self.sync().await?;
             let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+            if log.rotation_pending() {
+                return Err(rotation_pending(log));
+            }
             let entries = make(log, self.current_root()?)?;
+            // What this device sends must hold in its own log: never count
+            // on the server to refuse it (a dishonest one acknowledges
+            // anything).
+            let mut after = log.clone();
+            if let Some(e) = entries.iter().find_map(|e| after.apply(e).err()) {
+                return Err(Error::BadLog(format!(
+                    "this device made a log entry its own log refuses: {e}"
+                )));
+            }
             let next = log.next_sequence();
             let c = self.client().await?;
             let result = c
@@ -1029,9 +1041,16 @@ impl Device {
             })
             .map(|(id, _)| *id)
             .collect();
-        match hits.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(Error::Device(format!(
+        // A device whose removal waits for its rotation can be named too,
+        // to finish revoking it.
+        let pending = pending_removal(log).filter(|(id, name)| {
+            name.as_deref().is_some_and(|n| n.to_lowercase() == w)
+                || (w.len() >= 4 && id.to_string().starts_with(&w))
+        });
+        match (hits.as_slice(), pending) {
+            ([], Some((id, _))) => Ok(id),
+            ([one], _) => Ok(*one),
+            ([], None) => Err(Error::Device(format!(
                 "no current device is named {who:?} or has an id starting with it; `keylink devices` lists them"
             ))),
             _ => Err(Error::Device(format!(
@@ -1072,16 +1091,28 @@ impl Device {
                 .filter(|k| k.epoch() < root.epoch())
                 .map(RootKey::duplicate)
                 .collect();
+            let already_removed = log.revoked_at(&target).is_some();
+            if already_removed && !log.rotation_pending() {
+                // An earlier attempt landed whole (its answer was lost).
+                return Ok(());
+            }
+            let wraps = RotationWraps { password, recovery };
             let rotation = heavy(|| {
-                log.revoke(
-                    &identity,
-                    &root,
-                    &older,
-                    target,
-                    RotationWraps { password, recovery },
-                    net.now_ms(),
-                    &mut rng,
-                )
+                if already_removed {
+                    // The removal landed and its rotation did not (a server
+                    // that failed part-way): finish it.
+                    log.rotate(&identity, &root, &older, wraps, net.now_ms(), &mut rng)
+                } else {
+                    log.revoke(
+                        &identity,
+                        &root,
+                        &older,
+                        target,
+                        wraps,
+                        net.now_ms(),
+                        &mut rng,
+                    )
+                }
             })
             .map_err(|e| Error::Device(format!("cannot revoke: {e}")))?;
             // The new wraps first: a crash after this leaves wraps nobody
@@ -1560,6 +1591,40 @@ fn check_root(root: &RootKey, account: &AccountId, log: &LogState) -> Result<()>
         )));
     }
     Ok(())
+}
+
+/// The device whose removal waits for its rotation, with the name it had.
+fn pending_removal(log: &LogState) -> Option<(DeviceId, Option<String>)> {
+    use keylink_account::HistoryAction;
+    if !log.rotation_pending() {
+        return None;
+    }
+    let id = log.history().iter().rev().find_map(|h| match h.what {
+        HistoryAction::Revoked(id) => Some(id),
+        _ => None,
+    })?;
+    let name = log.history().iter().find_map(|h| match &h.what {
+        HistoryAction::Created(r) | HistoryAction::Linked(r) | HistoryAction::Recovered(r)
+            if r.keys.device_id() == id =>
+        {
+            Some(r.name.as_str().to_string())
+        }
+        _ => None,
+    });
+    Some((id, name))
+}
+
+/// Why nothing can be appended while a removal waits for its rotation.
+fn rotation_pending(log: &LogState) -> Error {
+    let who = match pending_removal(log) {
+        Some((id, Some(name))) => format!("{name:?} ({id})"),
+        Some((id, None)) => id.to_string(),
+        None => "the removed device".to_string(),
+    };
+    Error::Device(format!(
+        "revoking {who} stopped part-way (the server failed after the removal and before the key rotation); \
+         nothing else can change until it is finished: revoke {who} again, then retry"
+    ))
 }
 
 fn hex(b: &[u8]) -> String {

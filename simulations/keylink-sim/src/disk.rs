@@ -22,6 +22,15 @@ pub struct FillingStore {
     inner: MemoryStore,
     /// Bytes left, or `None` for as much as is wanted.
     room: Mutex<Option<u64>>,
+    /// Bytes held, as counted in [`crate::STORED_BYTES`].
+    held: std::sync::atomic::AtomicU64,
+}
+
+impl Drop for FillingStore {
+    fn drop(&mut self) {
+        let held = self.held.load(std::sync::atomic::Ordering::Relaxed);
+        crate::STORED_BYTES.fetch_sub(held, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl FillingStore {
@@ -35,6 +44,14 @@ impl FillingStore {
     pub fn set_room(&self, bytes: Option<u64>) {
         *self.room.lock().unwrap_or_else(PoisonError::into_inner) = bytes;
     }
+
+    fn count(&self, created: Put, len: u64) {
+        if created == Put::Created {
+            self.held
+                .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+            crate::STORED_BYTES.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }
 
 impl Store for FillingStore {
@@ -42,7 +59,9 @@ impl Store for FillingStore {
         let mut room = self.room.lock().unwrap_or_else(PoisonError::into_inner);
         let len = value.len() as u64;
         if let Some(left) = room.as_mut() {
-            if len > *left {
+            // An object already there costs no room (the lock keeps this
+            // check and the write together).
+            if len > *left && !self.inner.exists(key)? {
                 return Err(StoreError::Io {
                     op: "write",
                     key: key.as_str().to_string(),
@@ -56,10 +75,13 @@ impl Store for FillingStore {
             if put == Put::Created {
                 *left -= len;
             }
+            self.count(put, len);
             return Ok(put);
         }
         drop(room);
-        self.inner.put_if_absent(key, value)
+        let put = self.inner.put_if_absent(key, value)?;
+        self.count(put, len);
+        Ok(put)
     }
 
     fn get(&self, key: &ObjectKey, max_len: usize) -> Result<Vec<u8>, StoreError> {
@@ -79,7 +101,17 @@ impl Store for FillingStore {
     }
 
     fn delete(&self, key: &ObjectKey) -> Result<(), StoreError> {
-        self.inner.delete(key)
+        let len = self
+            .inner
+            .get(key, usize::MAX)
+            .map_or(0, |v| v.len() as u64);
+        self.inner.delete(key)?;
+        let held = self
+            .held
+            .fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
+        debug_assert!(held >= len);
+        crate::STORED_BYTES.fetch_sub(len, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 }
 

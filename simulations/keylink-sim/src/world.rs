@@ -940,10 +940,27 @@ impl Account {
             };
             match listed {
                 Ok(true) => return,
-                Ok(false) => self.note(format!(
-                    "{} {} was removed after all",
-                    self.step, self.devices[x].name
-                )),
+                Ok(false) => {
+                    self.note(format!(
+                        "{} {} was removed after all",
+                        self.step, self.devices[x].name
+                    ));
+                    // Its rotation may not have landed (a server that failed
+                    // part-way); the error then says to revoke it again, and
+                    // a person does.
+                    if let Some(d) = self.devices[a].device.as_mut() {
+                        let again = d
+                            .revoke(target, Some((&password, params)), recovery.as_ref())
+                            .await;
+                        let line = format!(
+                            "{} revoke {} again: {}",
+                            self.step,
+                            self.devices[x].name,
+                            outcome(&again)
+                        );
+                        self.note(line);
+                    }
+                }
                 Err(_) => {
                     // Unknown: stop using it rather than guess.
                     self.devices[x].device = None;
