@@ -1007,16 +1007,18 @@ async fn append_device(
         let entry = log
             .add_device(me.identity, me.root, record.clone(), now_ms)
             .map_err(|e| Refusal::Failed(e.to_string()))?;
+        // The entry must hold in this device's own log before it is sent:
+        // a dishonest server would acknowledge anything.
+        let mut after = log.clone();
+        after
+            .apply(&entry)
+            .map_err(|e| Refusal::Failed(e.to_string()))?;
         match me
             .server
             .append(&account, log.next_sequence(), vec![entry.encode()])
             .await
         {
-            Ok(()) => {
-                log.apply(&entry)
-                    .map_err(|e| Refusal::Failed(e.to_string()))?;
-                return Ok(log);
-            }
+            Ok(()) => return Ok(after),
             Err(e) if e.code() == Some(FailureCode::Conflict) => {
                 refresh(me, &mut log).await.map_err(Refusal::Failed)?;
                 fresh = true;

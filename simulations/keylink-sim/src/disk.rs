@@ -49,7 +49,8 @@ impl FillingStore {
         if created == Put::Created {
             self.held
                 .fetch_add(len, std::sync::atomic::Ordering::Relaxed);
-            crate::STORED_BYTES.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+            let now = crate::STORED_BYTES.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+            crate::PEAK_STORED.fetch_max(now + len, std::sync::atomic::Ordering::Relaxed);
         }
     }
 }

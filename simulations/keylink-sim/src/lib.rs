@@ -253,11 +253,17 @@ impl Network for MemoryNetwork {
 /// at once, and resident memory is the process's).
 static PLANNED_DEVICES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// The most devices planned at once so far: the allocator keeps what a run
+/// that ended used, so resident memory does not fall back when it ends.
+static PEAK_PLANNED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 struct Planned(u64);
 
 impl Planned {
     fn new(devices: u64) -> Self {
-        PLANNED_DEVICES.fetch_add(devices, std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = PLANNED_DEVICES.fetch_add(devices, Relaxed) + devices;
+        PEAK_PLANNED.fetch_max(now, Relaxed);
         Self(devices)
     }
 }
@@ -272,15 +278,19 @@ impl Drop for Planned {
 /// disks): the memory bound allows for them.
 pub(crate) static STORED_BYTES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// The most bytes stored at once so far (see [`PEAK_PLANNED`]).
+pub(crate) static PEAK_STORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The resident-memory bound `memory_bounded` checks: 256 MiB, plus 256 KiB
-/// per device the process's runs plan, plus twice the bytes their servers
-/// store (a simulated disk lives in memory). Measured: about 150 KiB per
-/// live device over QUIC (1.9 GB for 12,700 devices at once).
+/// per device, plus twice the bytes the servers store (a simulated disk
+/// lives in memory), each at the most this process's runs have had at once.
+/// Measured: about 150 KiB per live device over QUIC (1.9 GB for 12,700
+/// devices at once).
 pub fn memory_bound() -> u64 {
     use std::sync::atomic::Ordering::Relaxed;
     (256 << 20)
-        + PLANNED_DEVICES.load(Relaxed) * (256 << 10)
-        + STORED_BYTES.load(Relaxed).saturating_mul(2)
+        + PEAK_PLANNED.load(Relaxed) * (256 << 10)
+        + PEAK_STORED.load(Relaxed).saturating_mul(2)
 }
 
 fn seed32(seed: u64, what: &str) -> [u8; 32] {

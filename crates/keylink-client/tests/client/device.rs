@@ -127,3 +127,130 @@ async fn a_code_shown_by_one_device_cannot_be_finished_by_another() {
     let (list, _) = other.devices().await.unwrap();
     assert_eq!(list.len(), 1, "nothing joined the other account");
 }
+
+/// A store whose log writes fail once `log_writes` more have landed
+/// (negative: no limit): a server whose disk fills between the two entries
+/// of a revocation.
+#[derive(Default)]
+struct LogFillsUp {
+    inner: keylink_store::MemoryStore,
+    log_writes: std::sync::atomic::AtomicI64,
+}
+
+impl keylink_store::Store for LogFillsUp {
+    fn put_if_absent(
+        &self,
+        key: &keylink_store::ObjectKey,
+        value: &[u8],
+    ) -> Result<keylink_store::Put, keylink_store::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if key.as_str().contains("/log/") {
+            if self.log_writes.load(SeqCst) == 0 {
+                return Err(keylink_store::StoreError::Io {
+                    op: "write",
+                    key: key.as_str().into(),
+                    source: std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"),
+                });
+            }
+            if self.log_writes.load(SeqCst) > 0 {
+                self.log_writes.fetch_sub(1, SeqCst);
+            }
+        }
+        self.inner.put_if_absent(key, value)
+    }
+    fn get(
+        &self,
+        key: &keylink_store::ObjectKey,
+        max: usize,
+    ) -> Result<Vec<u8>, keylink_store::StoreError> {
+        self.inner.get(key, max)
+    }
+    fn exists(&self, key: &keylink_store::ObjectKey) -> Result<bool, keylink_store::StoreError> {
+        self.inner.exists(key)
+    }
+    fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<keylink_store::ObjectKey>, keylink_store::StoreError> {
+        self.inner.list(prefix)
+    }
+    fn list_with_sizes(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(keylink_store::ObjectKey, u64)>, keylink_store::StoreError> {
+        self.inner.list_with_sizes(prefix)
+    }
+    fn delete(&self, key: &keylink_store::ObjectKey) -> Result<(), keylink_store::StoreError> {
+        self.inner.delete(key)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_the_server_stored_in_part_is_finished_by_revoking_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let disk = Arc::new(LogFillsUp::default());
+    disk.log_writes.store(-1, SeqCst);
+    let w = world_on(
+        keylink_server::ServerConfig::default(),
+        disk.clone(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let t = tempfile::tempdir().unwrap();
+    let pw = Password::new("correct horse battery staple").unwrap();
+    let params = KdfParams::DEFAULT;
+    let (mut a, _) = Device::create(
+        store(t.path(), "a"),
+        w.info.clone(),
+        "revoke-in-part",
+        &DeviceName::new("phone").unwrap(),
+        &pw,
+        params,
+        false,
+    )
+    .await
+    .unwrap();
+    let b = Device::recover(
+        store(t.path(), "b"),
+        w.info.clone(),
+        "revoke-in-part",
+        &DeviceName::new("laptop").unwrap(),
+        Unlock::Password(&pw),
+    )
+    .await
+    .unwrap();
+    let epoch = a.sync().await.unwrap().epoch();
+
+    // Room for one log entry: the removal lands, its rotation does not.
+    disk.log_writes.store(1, SeqCst);
+    let err = a.revoke(b.device_id(), Some((&pw, params)), None).await;
+    assert!(err.is_err(), "{err:?}");
+    disk.log_writes.store(-1, SeqCst);
+    let (devices, _) = a.devices().await.unwrap();
+    assert!(!devices.iter().any(|v| v.id == b.device_id()), "removed");
+
+    // Nothing else changes until it is finished, and the error says how.
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f"), b"data").unwrap();
+    let err = a.backup(&[src.clone()], |_| {}).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("\"laptop\"") && msg.contains("revoke") && msg.contains("again"),
+        "{msg}"
+    );
+
+    // The removed device can still be named, and revoking it again
+    // finishes the rotation; a third time is a no-op.
+    let target = a.resolve_device("laptop").unwrap();
+    assert_eq!(target, b.device_id());
+    a.revoke(target, Some((&pw, params)), None).await.unwrap();
+    let (devices, _) = a.devices().await.unwrap();
+    assert_eq!(devices.len(), 1);
+    let now = a.sync().await.unwrap().epoch();
+    assert!(now > epoch, "a new epoch: {now:?} after {epoch:?}");
+    assert!(!a.sync().await.unwrap().rotation_pending());
+    a.revoke(target, Some((&pw, params)), None).await.unwrap();
+    assert_eq!(a.sync().await.unwrap().epoch(), now, "no second rotation");
+    a.backup(&[src], |_| {}).await.unwrap();
+}

@@ -34,10 +34,19 @@ pub async fn world() -> World {
 pub async fn world_with(config: ServerConfig) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalDirStore::open(dir.path().join("store")).unwrap();
+    world_on(config, Arc::new(store), dir).await
+}
+
+/// A server on `store` (`dir` is kept for as long as the world).
+pub async fn world_on(
+    config: ServerConfig,
+    store: Arc<dyn keylink_store::Store>,
+    dir: tempfile::TempDir,
+) -> World {
     let identity = ServerIdentity::generate().unwrap();
     let server = Server::start(
         &identity,
-        Arc::new(store),
+        store,
         ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             ..config
