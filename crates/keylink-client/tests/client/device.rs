@@ -233,7 +233,10 @@ async fn a_revocation_the_server_stored_in_part_is_finished_by_revoking_again() 
     let src = t.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("f"), b"data").unwrap();
-    let err = a.backup(&[src.clone()], |_| {}).await.unwrap_err();
+    let err = a
+        .backup(std::slice::from_ref(&src), |_| {})
+        .await
+        .unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("\"laptop\"") && msg.contains("revoke") && msg.contains("again"),
