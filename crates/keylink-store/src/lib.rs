@@ -3,7 +3,8 @@
 //! What it does: one [`Store`] trait that the client, the backup engine and
 //! the server share — create-if-absent, get (bounded), exists, list by
 //! prefix, delete — with typed errors; an in-memory [`MemoryStore`] for tests
-//! and the simulator; and a [`LocalDirStore`], the embedded default, that
+//! and the simulator, and a [`RefusingStore`] that fails chosen writes as a
+//! full disk does; and a [`LocalDirStore`], the embedded default, that
 //! never shows a partially written object and never loses an acknowledged
 //! one (temp file, fsync, atomic no-clobber link, directory fsync).
 //!
@@ -27,6 +28,7 @@ mod error;
 mod key;
 mod local;
 mod memory;
+pub mod refusing;
 #[cfg(feature = "s3")]
 mod s3;
 
@@ -34,6 +36,7 @@ pub use error::StoreError;
 pub use key::ObjectKey;
 pub use local::LocalDirStore;
 pub use memory::MemoryStore;
+pub use refusing::RefusingStore;
 #[cfg(feature = "s3")]
 pub use s3::{S3Config, S3Store};
 

@@ -360,7 +360,7 @@ async fn simulate(
     let setup = |e: &dyn std::fmt::Display| SimError::Setup(e.to_string());
     let start = Instant::now();
     let devices = config.accounts * (config.devices_per_account + 2);
-    let store = Arc::new(disk::FillingStore::new());
+    let (store, disk) = disk::Disk::new_store();
     let identity = server_identity().map_err(|e| setup(&e))?;
     let faults = if config.faults {
         NetFaults {
@@ -493,7 +493,7 @@ async fn simulate(
     }
     if config.faults {
         background.push(tokio::spawn(disk::fill_now_and_then(
-            store.clone(),
+            disk.clone(),
             seed32(config.seed, "server disk"),
             ctx.clone(),
         )));
@@ -536,7 +536,7 @@ async fn simulate(
     for b in background {
         b.abort();
     }
-    store.set_room(None);
+    disk.set_room(None);
     if let Some(server) = server.lock().await.take() {
         server.shutdown(Duration::from_millis(100)).await;
     }

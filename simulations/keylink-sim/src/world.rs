@@ -53,7 +53,7 @@ pub struct Ctx {
     pub simnet: Option<crate::simnet::SimNet>,
     /// The server's storage, read directly by checks that bypass the
     /// client.
-    pub store: Arc<crate::disk::FillingStore>,
+    pub store: Arc<crate::disk::ServerStore>,
 }
 
 impl Ctx {

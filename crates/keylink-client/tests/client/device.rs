@@ -128,71 +128,25 @@ async fn a_code_shown_by_one_device_cannot_be_finished_by_another() {
     assert_eq!(list.len(), 1, "nothing joined the other account");
 }
 
-/// A store whose log writes fail once `log_writes` more have landed
-/// (negative: no limit): a server whose disk fills between the two entries
-/// of a revocation.
-#[derive(Default)]
-struct LogFillsUp {
-    inner: keylink_store::MemoryStore,
-    log_writes: std::sync::atomic::AtomicI64,
-}
-
-impl keylink_store::Store for LogFillsUp {
-    fn put_if_absent(
-        &self,
-        key: &keylink_store::ObjectKey,
-        value: &[u8],
-    ) -> Result<keylink_store::Put, keylink_store::StoreError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        if key.as_str().contains("/log/") {
-            if self.log_writes.load(SeqCst) == 0 {
-                return Err(keylink_store::StoreError::Io {
-                    op: "write",
-                    key: key.as_str().into(),
-                    source: std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"),
-                });
-            }
-            if self.log_writes.load(SeqCst) > 0 {
-                self.log_writes.fetch_sub(1, SeqCst);
-            }
-        }
-        self.inner.put_if_absent(key, value)
-    }
-    fn get(
-        &self,
-        key: &keylink_store::ObjectKey,
-        max: usize,
-    ) -> Result<Vec<u8>, keylink_store::StoreError> {
-        self.inner.get(key, max)
-    }
-    fn exists(&self, key: &keylink_store::ObjectKey) -> Result<bool, keylink_store::StoreError> {
-        self.inner.exists(key)
-    }
-    fn list(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<keylink_store::ObjectKey>, keylink_store::StoreError> {
-        self.inner.list(prefix)
-    }
-    fn list_with_sizes(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<(keylink_store::ObjectKey, u64)>, keylink_store::StoreError> {
-        self.inner.list_with_sizes(prefix)
-    }
-    fn delete(&self, key: &keylink_store::ObjectKey) -> Result<(), keylink_store::StoreError> {
-        self.inner.delete(key)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revocation_the_server_stored_in_part_is_finished_by_revoking_again() {
-    use std::sync::atomic::Ordering::SeqCst;
-    let disk = Arc::new(LogFillsUp::default());
-    disk.log_writes.store(-1, SeqCst);
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+    // Log entries the disk has room for (negative: no limit); the rest of
+    // the account's objects always fit.
+    let log_writes = Arc::new(AtomicI64::new(-1));
+    let left = log_writes.clone();
+    let disk =
+        keylink_store::RefusingStore::new(keylink_store::MemoryStore::new(), move |key, _| {
+            key.as_str().contains("/log/")
+                && left
+                    .fetch_update(SeqCst, SeqCst, |n| {
+                        (n > 0).then(|| n - 1).or((n < 0).then_some(n))
+                    })
+                    .is_err()
+        });
     let w = world_on(
         keylink_server::ServerConfig::default(),
-        disk.clone(),
+        Arc::new(disk),
         tempfile::tempdir().unwrap(),
     )
     .await;
@@ -222,10 +176,10 @@ async fn a_revocation_the_server_stored_in_part_is_finished_by_revoking_again() 
     let epoch = a.sync().await.unwrap().epoch();
 
     // Room for one log entry: the removal lands, its rotation does not.
-    disk.log_writes.store(1, SeqCst);
+    log_writes.store(1, SeqCst);
     let err = a.revoke(b.device_id(), Some((&pw, params)), None).await;
     assert!(err.is_err(), "{err:?}");
-    disk.log_writes.store(-1, SeqCst);
+    log_writes.store(-1, SeqCst);
     let (devices, _) = a.devices().await.unwrap();
     assert!(!devices.iter().any(|v| v.id == b.device_id()), "removed");
 

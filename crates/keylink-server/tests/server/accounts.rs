@@ -252,66 +252,30 @@ async fn the_storage_quota_is_enforced_per_account() {
     );
 }
 
-/// A store whose writes fail once `allowed` more have landed (negative:
-/// no limit), as a disk that fills up part-way through a request.
-#[derive(Default)]
-struct FillsUp {
-    inner: keylink_store::MemoryStore,
-    allowed: std::sync::atomic::AtomicI64,
-}
-
-impl keylink_store::Store for FillsUp {
-    fn put_if_absent(
-        &self,
-        key: &keylink_store::ObjectKey,
-        value: &[u8],
-    ) -> Result<keylink_store::Put, keylink_store::StoreError> {
-        use std::sync::atomic::Ordering::SeqCst;
-        if self.allowed.load(SeqCst) == 0 {
-            return Err(keylink_store::StoreError::Io {
-                op: "write",
-                key: key.as_str().into(),
-                source: std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"),
-            });
-        }
-        if self.allowed.load(SeqCst) > 0 {
-            self.allowed.fetch_sub(1, SeqCst);
-        }
-        self.inner.put_if_absent(key, value)
-    }
-    fn get(
-        &self,
-        key: &keylink_store::ObjectKey,
-        max: usize,
-    ) -> Result<Vec<u8>, keylink_store::StoreError> {
-        self.inner.get(key, max)
-    }
-    fn exists(&self, key: &keylink_store::ObjectKey) -> Result<bool, keylink_store::StoreError> {
-        self.inner.exists(key)
-    }
-    fn list(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<keylink_store::ObjectKey>, keylink_store::StoreError> {
-        self.inner.list(prefix)
-    }
-    fn list_with_sizes(
-        &self,
-        prefix: &str,
-    ) -> Result<Vec<(keylink_store::ObjectKey, u64)>, keylink_store::StoreError> {
-        self.inner.list_with_sizes(prefix)
-    }
-    fn delete(&self, key: &keylink_store::ObjectKey) -> Result<(), keylink_store::StoreError> {
-        self.inner.delete(key)
-    }
+/// The account's log as the server serves it.
+async fn served_log(c: &keylink_server::ServerClient, acct: &Account) -> Vec<SignedEntry> {
+    c.fetch_log(&acct.id, 0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| SignedEntry::decode(b).unwrap())
+        .collect()
 }
 
 #[tokio::test]
 async fn a_disk_that_fills_mid_append_is_reported_and_the_log_stays_whole() {
-    use std::sync::atomic::Ordering::SeqCst;
-    let store = std::sync::Arc::new(FillsUp::default());
-    store.allowed.store(-1, SeqCst);
-    let h = start_with_store(config(), store.clone()).await;
+    use std::sync::atomic::{AtomicI64, Ordering::SeqCst};
+    // Writes left before the disk is full (negative: no limit).
+    let allowed = std::sync::Arc::new(AtomicI64::new(-1));
+    let left = allowed.clone();
+    let store =
+        keylink_store::RefusingStore::new(keylink_store::MemoryStore::new(), move |_, _| {
+            left.fetch_update(SeqCst, SeqCst, |n| {
+                (n > 0).then(|| n - 1).or((n < 0).then_some(n))
+            })
+            .is_err()
+        });
+    let h = start_with_store(config(), std::sync::Arc::new(store)).await;
     let mut acct = Account::create(&h, 21).await;
     let c = acct.device_client(&h, 0).await;
     let entries = acct.revoke(0, 1);
@@ -319,7 +283,7 @@ async fn a_disk_that_fills_mid_append_is_reported_and_the_log_stays_whole() {
     let before = acct.log.next_sequence();
 
     // Full from the start: nothing lands, and the answer says so.
-    store.allowed.store(0, SeqCst);
+    allowed.store(0, SeqCst);
     let raw: Vec<Vec<u8>> = entries.iter().map(Wire::encode).collect();
     let err = c.append(&acct.id, before, raw.clone()).await.unwrap_err();
     assert_eq!(err.code(), Some(FailureCode::Internal), "{err}");
@@ -328,17 +292,11 @@ async fn a_disk_that_fills_mid_append_is_reported_and_the_log_stays_whole() {
 
     // Room for one entry: the removal lands, the rotation does not, and the
     // answer says the log moved rather than "nothing was changed".
-    store.allowed.store(1, SeqCst);
+    allowed.store(1, SeqCst);
     let err = c.append(&acct.id, before, raw.clone()).await.unwrap_err();
     assert_eq!(err.code(), Some(FailureCode::Conflict), "{err}");
     assert!(err.to_string().contains("after 1 of the entries"), "{err}");
-    let served: Vec<SignedEntry> = c
-        .fetch_log(&acct.id, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|b| SignedEntry::decode(b).unwrap())
-        .collect();
+    let served = served_log(&c, &acct).await;
     assert_eq!(served.len() as u64, before + 1);
     let state = LogState::verify(&served).unwrap();
     assert!(
@@ -347,17 +305,11 @@ async fn a_disk_that_fills_mid_append_is_reported_and_the_log_stays_whole() {
     );
 
     // Room again: the rest is appended where the log now ends.
-    store.allowed.store(-1, SeqCst);
+    allowed.store(-1, SeqCst);
     c.append(&acct.id, before + 1, raw[1..].to_vec())
         .await
         .unwrap();
-    let served: Vec<SignedEntry> = c
-        .fetch_log(&acct.id, 0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|b| SignedEntry::decode(b).unwrap())
-        .collect();
+    let served = served_log(&c, &acct).await;
     let state = LogState::verify(&served).unwrap();
     assert!(!state.rotation_pending());
     assert_eq!(state.next_sequence(), before + entries.len() as u64);
