@@ -353,7 +353,21 @@ impl Account {
     /// Create the account and link devices up to the target, then run the
     /// operations.
     pub async fn run(&mut self, ctx: &Ctx) {
-        if !self.create(ctx).await {
+        // A person whose sign-up fails (a server down or out of disk) tries
+        // again a little later, up to three times in all. The pause also
+        // lets virtual time move: over memory nothing else might.
+        let mut created = false;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                let pause = Duration::from_millis(self.rng.random_range(1_000..6_000));
+                tokio::time::sleep(pause).await;
+            }
+            if self.create(ctx).await {
+                created = true;
+                break;
+            }
+        }
+        if !created {
             return;
         }
         let mut attempts = 0;
@@ -419,6 +433,11 @@ impl Account {
         )
         .await;
         let ok = r.is_ok();
+        if let Err(e) = &r
+            && std::env::var_os("KEYLINK_SIM_DEBUG").is_some()
+        {
+            eprintln!("create: {e}");
+        }
         ctx.stats()
             .op(Op::CreateAccount, ok, t.elapsed(), ctx.start);
         self.note(format!("{} create {dname}: {}", self.step, outcome(&r)));
