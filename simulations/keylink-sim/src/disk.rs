@@ -15,7 +15,7 @@ use crate::world::Ctx;
 pub type ServerStore = RefusingStore<MemoryStore>;
 
 /// How much room the server's disk has, and how many bytes were written to
-/// it (counted in [`crate::STORED_BYTES`] until this is dropped).
+/// it (allowed for by [`crate::memory_bound`] until this is dropped).
 #[derive(Debug, Default)]
 pub struct Disk {
     /// Bytes left, or `None` for as much as is wanted.
