@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use keylink_net::{
-    AnyEndpoint, Fingerprint, MemNet, NetError, ServerIdentity, ServerTrust, read_frame,
+    AnyEndpoint, Conn, Fingerprint, MemNet, NetError, ServerIdentity, ServerTrust, read_frame,
     write_frame,
 };
 
@@ -18,6 +18,19 @@ fn server(net: &MemNet) -> (AnyEndpoint, Fingerprint, SocketAddr) {
         identity.fingerprint(),
         addr,
     )
+}
+
+/// A server on `net`, a client connected to it with the right pin, and
+/// the server's side of that connection.
+async fn connected(net: &MemNet) -> (AnyEndpoint, Fingerprint, SocketAddr, Conn, Conn) {
+    let (listener, fp, addr) = server(net);
+    let conn = net
+        .client()
+        .connect(addr, &ServerTrust::Pinned(fp))
+        .await
+        .unwrap();
+    let accepted = listener.accept().await.unwrap().accept().await.unwrap();
+    (listener, fp, addr, conn, accepted)
 }
 
 #[tokio::test]
@@ -38,13 +51,7 @@ async fn a_wrong_pin_or_no_server_is_refused() {
 #[tokio::test]
 async fn frames_cross_ends_are_seen_and_oversized_frames_refused() {
     let net = MemNet::new([2; 32]);
-    let (listener, fp, addr) = server(&net);
-    let conn = net
-        .client()
-        .connect(addr, &ServerTrust::Pinned(fp))
-        .await
-        .unwrap();
-    let accepted = listener.accept().await.unwrap().accept().await.unwrap();
+    let (listener, fp, addr, conn, accepted) = connected(&net).await;
     assert_eq!(conn.peer_fingerprint(), Some(fp));
     assert_eq!(
         conn.exporter(b"label", b"").unwrap(),
@@ -79,13 +86,7 @@ async fn frames_cross_ends_are_seen_and_oversized_frames_refused() {
 #[tokio::test]
 async fn a_truncated_frame_is_an_error() {
     let net = MemNet::new([3; 32]);
-    let (listener, fp, addr) = server(&net);
-    let conn = net
-        .client()
-        .connect(addr, &ServerTrust::Pinned(fp))
-        .await
-        .unwrap();
-    let accepted = listener.accept().await.unwrap().accept().await.unwrap();
+    let (listener, fp, addr, conn, accepted) = connected(&net).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
     let (_s_send, mut s_recv) = accepted.accept_bi().await.unwrap();
     // A header announcing 10 bytes, then 3, then the end.
@@ -99,13 +100,7 @@ async fn a_truncated_frame_is_an_error() {
 #[tokio::test]
 async fn closing_the_server_ends_its_connections_and_their_streams() {
     let net = MemNet::new([4; 32]);
-    let (listener, fp, addr) = server(&net);
-    let conn = net
-        .client()
-        .connect(addr, &ServerTrust::Pinned(fp))
-        .await
-        .unwrap();
-    let accepted = listener.accept().await.unwrap().accept().await.unwrap();
+    let (listener, fp, addr, conn, accepted) = connected(&net).await;
     let (_send, mut recv) = conn.open_bi().await.unwrap();
     let (_s_send, _s_recv) = accepted.accept_bi().await.unwrap();
 
