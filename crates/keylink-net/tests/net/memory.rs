@@ -51,7 +51,7 @@ async fn a_wrong_pin_or_no_server_is_refused() {
 #[tokio::test]
 async fn frames_cross_ends_are_seen_and_oversized_frames_refused() {
     let net = MemNet::new([2; 32]);
-    let (listener, fp, addr, conn, accepted) = connected(&net).await;
+    let (_listener, fp, _addr, conn, accepted) = connected(&net).await;
     assert_eq!(conn.peer_fingerprint(), Some(fp));
     assert_eq!(
         conn.exporter(b"label", b"").unwrap(),
@@ -86,7 +86,7 @@ async fn frames_cross_ends_are_seen_and_oversized_frames_refused() {
 #[tokio::test]
 async fn a_truncated_frame_is_an_error() {
     let net = MemNet::new([3; 32]);
-    let (listener, fp, addr, conn, accepted) = connected(&net).await;
+    let (_listener, _fp, _addr, conn, accepted) = connected(&net).await;
     let (mut send, _recv) = conn.open_bi().await.unwrap();
     let (_s_send, mut s_recv) = accepted.accept_bi().await.unwrap();
     // A header announcing 10 bytes, then 3, then the end.
