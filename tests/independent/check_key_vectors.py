@@ -124,6 +124,7 @@ SIGNATURE_CONTEXTS = frozenset(
         "keylink/v1/sig/manifest",
         "keylink/v1/sig/link",
         "keylink/v1/sig/server-auth",
+        "keylink/v1/sig/realm-admin",
     }
 )
 DERIVE_LABELS = {

@@ -83,6 +83,13 @@ pub enum Error {
         /// The kind the wrap is.
         got: &'static str,
     },
+    /// A password wrap whose key needs the realms was asked to open with the
+    /// password alone, or a realm-less one with realms.
+    #[error("this password wrap {needs}; its key cannot be derived the other way")]
+    RealmMismatch {
+        /// What the wrap needs: "needs the realms" or "does not use realms".
+        needs: &'static str,
+    },
     /// An X25519 exchange produced the all-zero output: the peer's public
     /// key is a low-order point.
     #[error("the public key is a low-order point (non-contributory key exchange); refusing it")]
@@ -170,6 +177,7 @@ impl Error {
             Error::TrailingBytes { .. } => "trailing_bytes",
             Error::Malformed { .. } => "malformed",
             Error::WrongWrapKind { .. } => "wrong_wrap_kind",
+            Error::RealmMismatch { .. } => "realm_mismatch",
             Error::NonContributory => "non_contributory",
             Error::InvalidPublicKey { .. } => "invalid_public_key",
             Error::BadSignature => "bad_signature",

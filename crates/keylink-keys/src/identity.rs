@@ -41,16 +41,20 @@ pub enum SignatureContext {
     Link,
     /// A device's answer to a server's authentication challenge.
     ServerAuth,
+    /// A registration or hand-over sent to a realm, signed by the account's
+    /// realm-admin key.
+    RealmAdmin,
 }
 
 impl SignatureContext {
     /// Every context, for tests and documentation.
-    pub const ALL: [SignatureContext; 5] = [
+    pub const ALL: [SignatureContext; 6] = [
         SignatureContext::AccountLogDevice,
         SignatureContext::AccountLogAccount,
         SignatureContext::Manifest,
         SignatureContext::Link,
         SignatureContext::ServerAuth,
+        SignatureContext::RealmAdmin,
     ];
 
     /// The label prefixed to every message signed in this context.
@@ -61,6 +65,7 @@ impl SignatureContext {
             SignatureContext::Manifest => labels::SIG_MANIFEST,
             SignatureContext::Link => labels::SIG_LINK,
             SignatureContext::ServerAuth => labels::SIG_SERVER_AUTH,
+            SignatureContext::RealmAdmin => labels::SIG_REALM_ADMIN,
         }
     }
 

@@ -87,6 +87,24 @@ pub const SIG_MANIFEST: &[u8] = b"keylink/v1/sig/manifest";
 pub const SIG_LINK: &[u8] = b"keylink/v1/sig/link";
 /// Signature context: a device's answer to a server's authentication challenge.
 pub const SIG_SERVER_AUTH: &[u8] = b"keylink/v1/sig/server-auth";
+/// Signature context: a request to a realm, signed by the account's realm-admin key.
+pub const SIG_REALM_ADMIN: &[u8] = b"keylink/v1/sig/realm-admin";
+
+/// HKDF info for the Ed25519 seed of the epoch's realm-admin key, which
+/// authenticates registrations and hand-overs at the realms (§19).
+pub const REALM_ADMIN_SEED: &[u8] = b"keylink/v1/realm-admin-seed";
+/// HKDF info for the key-encryption key of a realm-guarded password wrap,
+/// from Argon2id's output ‖ the threshold OPRF's output.
+pub const REALM_KEK: &[u8] = b"keylink/v1/realm-kek";
+/// HKDF info prefix of the tag that unlocks (resets) one realm's guess
+/// counter; the share index and the realm id follow.
+pub const REALM_UNLOCK_TAG: &[u8] = b"keylink/v1/realm-unlock-tag";
+/// Hash prefix of a realm registration: its commitment is
+/// SHA-256(prefix ‖ registration bytes).
+pub const REALM_REGISTRATION: &[u8] = b"keylink/v1/realm-registration";
+/// OPRF input prefix: the OPRF is evaluated on prefix ‖ account id ‖
+/// Argon2id output, never on the password itself.
+pub const REALM_OPRF_INPUT: &[u8] = b"keylink/v1/realm-oprf-input";
 
 #[cfg(test)]
 mod tests {
@@ -119,6 +137,12 @@ mod tests {
             SIG_MANIFEST,
             SIG_LINK,
             SIG_SERVER_AUTH,
+            SIG_REALM_ADMIN,
+            REALM_ADMIN_SEED,
+            REALM_KEK,
+            REALM_UNLOCK_TAG,
+            REALM_REGISTRATION,
+            REALM_OPRF_INPUT,
             LINK_CODE_CHECKSUM,
             LINK_TRANSCRIPT,
             LINK_CONFIRM_SCANNER,

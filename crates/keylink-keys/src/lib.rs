@@ -58,6 +58,7 @@ pub mod ids;
 pub mod labels;
 pub mod password;
 pub mod primitives;
+pub mod realm_kek;
 pub mod recovery;
 pub mod root;
 pub mod sealed;
@@ -70,7 +71,10 @@ pub use identity::{
 };
 pub use ids::{AccountId, DeviceId, Epoch};
 pub use password::Password;
+pub use realm_kek::{RealmKek, StretchedPassword, UnlockTag};
 pub use recovery::RecoveryKey;
-pub use root::{AccountSigningKey, ChunkIdKey, DeviceSubkey, EpochHistoryKey, RootKey};
+pub use root::{
+    AccountSigningKey, ChunkIdKey, DeviceSubkey, EpochHistoryKey, RealmAdminKey, RootKey,
+};
 pub use sealed::{SealPurpose, SealedBox};
 pub use wrap::{KdfParams, KdfPolicy, KeyWrap, WrapKind};

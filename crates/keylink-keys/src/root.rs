@@ -97,6 +97,18 @@ impl RootKey {
         ct_eq(&self.account_signing_key(account).public_key(), expected)
     }
 
+    /// The epoch's realm-admin key: an Ed25519 key whose seed is derived from
+    /// the root key. Realms record its public half at registration and
+    /// accept a re-registration or a hand-over only under its signature, so
+    /// only a holder of this epoch's root key (a current device) can replace
+    /// what a realm holds for the account.
+    pub fn realm_admin_key(&self, account: &AccountId) -> RealmAdminKey {
+        let mut seed = self.derive(account, &[labels::REALM_ADMIN_SEED]);
+        let key = SigningKey::from_bytes(&seed);
+        seed.zeroize();
+        RealmAdminKey(key)
+    }
+
     /// The key under which this epoch stores the root keys of older epochs.
     pub fn epoch_history_key(&self, account: &AccountId) -> EpochHistoryKey {
         EpochHistoryKey(self.derive(account, &[labels::EPOCH_HISTORY_KEY]))
@@ -176,6 +188,31 @@ impl AccountSigningKey {
 impl fmt::Debug for AccountSigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("AccountSigningKey(public: ")?;
+        crate::ids::write_hex(f, &self.public_key())?;
+        f.write_str(", secret: [redacted])")
+    }
+}
+
+/// The epoch's realm-admin key (see [`RootKey::realm_admin_key`]). It signs
+/// only under [`SignatureContext::RealmAdmin`].
+#[derive(ZeroizeOnDrop)]
+pub struct RealmAdminKey(SigningKey);
+
+impl RealmAdminKey {
+    /// The public half (32 bytes, Ed25519).
+    pub fn public_key(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+
+    /// Sign a realm request.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        sign_with(&self.0, SignatureContext::RealmAdmin, message)
+    }
+}
+
+impl fmt::Debug for RealmAdminKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RealmAdminKey(public: ")?;
         crate::ids::write_hex(f, &self.public_key())?;
         f.write_str(", secret: [redacted])")
     }

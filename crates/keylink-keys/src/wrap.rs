@@ -22,13 +22,21 @@ use crate::ids::{ACCOUNT_ID_LEN, AccountId, Epoch};
 use crate::labels;
 use crate::password::Password;
 use crate::primitives::{XNONCE_LEN, ct_eq, hkdf32, sha256, xchacha_open, xchacha_seal};
+use crate::realm_kek::RealmKek;
 use crate::recovery::RecoveryKey;
 use crate::root::{KEY_LEN, RootKey};
 
 /// The four bytes every wrap starts with.
 pub const WRAP_MAGIC: [u8; 4] = *b"KLWR";
-/// The wrap format version this build writes and reads.
+/// The wrap format version of password wraps without realms and of
+/// recovery wraps. This build writes and reads it.
 pub const WRAP_VERSION: u8 = 1;
+/// The wrap format version of realm-guarded password wraps (KDF id 3): the
+/// version-1 header followed by the realm registration's commitment.
+pub const WRAP_VERSION_REALM: u8 = 2;
+/// KDF id of a realm-guarded password wrap: Argon2id, then the realms'
+/// threshold OPRF, mixed by HKDF (§19).
+pub const KDF_ID_PASSWORD_REALM: u8 = 3;
 /// Length of a wrap's salt.
 pub const WRAP_SALT_LEN: usize = 16;
 /// Length of the header (the AEAD's associated data).
@@ -40,6 +48,11 @@ pub const WRAP_COMMITMENT_LEN: usize = 32;
 pub const WRAP_CIPHERTEXT_LEN: usize = KEY_LEN + crate::primitives::TAG_LEN;
 /// Length of a whole wrap: header ‖ commitment ‖ ciphertext.
 pub const WRAP_LEN: usize = WRAP_HEADER_LEN + WRAP_COMMITMENT_LEN + WRAP_CIPHERTEXT_LEN;
+/// Length of a version-2 (realm) header: the version-1 header's fields,
+/// then the 32-byte registration commitment.
+pub const WRAP_HEADER_LEN_REALM: usize = WRAP_HEADER_LEN + 32;
+/// Length of a whole version-2 (realm) wrap.
+pub const WRAP_LEN_REALM: usize = WRAP_HEADER_LEN_REALM + WRAP_COMMITMENT_LEN + WRAP_CIPHERTEXT_LEN;
 
 /// Argon2id memory floor: 19 MiB (OWASP's minimum for Argon2id).
 pub const ARGON2_FLOOR_M_KIB: u32 = 19 * 1024;
@@ -219,11 +232,91 @@ pub struct KeyWrap {
     params: KdfParams,
     salt: [u8; WRAP_SALT_LEN],
     nonce: [u8; XNONCE_LEN],
+    /// The realm registration's commitment, for a realm-guarded password wrap.
+    realm: Option<[u8; 32]>,
     commitment: [u8; WRAP_COMMITMENT_LEN],
     ciphertext: [u8; WRAP_CIPHERTEXT_LEN],
 }
 
 impl KeyWrap {
+    /// Wrap `root` under a realm-guarded key (§19): `kek` came from
+    /// Argon2id over the password with `salt` and `params`, and the realms'
+    /// OPRF for the registration `registration` (its commitment). Fresh nonce.
+    ///
+    /// # Errors
+    /// [`Error::ParamsAboveCeiling`] or [`Error::ParamsBelowFloor`].
+    pub fn seal_realm(
+        root: &RootKey,
+        account: &AccountId,
+        params: KdfParams,
+        salt: [u8; WRAP_SALT_LEN],
+        registration: [u8; 32],
+        kek: &RealmKek,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self> {
+        let mut nonce = [0u8; XNONCE_LEN];
+        rng.fill_bytes(&mut nonce);
+        Self::insecure_seal_realm_with(root, account, params, salt, registration, kek, nonce)
+    }
+
+    /// [`KeyWrap::seal_realm`] with a caller-chosen nonce, for the test
+    /// vectors. Insecure if a nonce is ever reused under one key.
+    ///
+    /// # Errors
+    /// As [`KeyWrap::seal_realm`].
+    pub fn insecure_seal_realm_with(
+        root: &RootKey,
+        account: &AccountId,
+        params: KdfParams,
+        salt: [u8; WRAP_SALT_LEN],
+        registration: [u8; 32],
+        kek: &RealmKek,
+        nonce: [u8; XNONCE_LEN],
+    ) -> Result<Self> {
+        params.check_ceiling()?;
+        if !params.insecure {
+            params.check_floor()?;
+        }
+        Self::seal_under(
+            WrapKind::Password,
+            Some(registration),
+            root,
+            account,
+            params,
+            salt,
+            nonce,
+            kek.expose_secret(),
+        )
+    }
+
+    /// Open a realm-guarded password wrap with the key the realms helped
+    /// derive. Run [`StretchedPassword::derive`](crate::StretchedPassword::derive)
+    /// with this wrap's [`KeyWrap::salt`] and [`KeyWrap::params`] first.
+    ///
+    /// # Errors
+    /// [`Error::WrongWrapKind`], [`Error::RealmMismatch`] (a wrap without
+    /// realms), or [`Error::WrongSecretOrTampered`].
+    pub fn open_realm(&self, kek: &RealmKek) -> Result<RootKey> {
+        self.expect_kind(WrapKind::Password)?;
+        if self.realm.is_none() {
+            return Err(Error::RealmMismatch {
+                needs: "does not use realms",
+            });
+        }
+        self.open_under_kek(kek.expose_secret())
+    }
+
+    /// The realm registration a realm-guarded password wrap names: what the
+    /// device checks every realm's registration against.
+    pub fn realm_registration(&self) -> Option<&[u8; 32]> {
+        self.realm.as_ref()
+    }
+
+    /// The Argon2id salt.
+    pub fn salt(&self) -> &[u8; WRAP_SALT_LEN] {
+        &self.salt
+    }
+
     /// Wrap `root` under a password with fresh salt and nonce.
     ///
     /// # Errors
@@ -274,7 +367,16 @@ impl KeyWrap {
             params.check_floor()?;
         }
         let kek = argon2id(password, &salt, params)?;
-        Self::seal_under_kek(WrapKind::Password, root, account, params, salt, nonce, &kek)
+        Self::seal_under(
+            WrapKind::Password,
+            None,
+            root,
+            account,
+            params,
+            salt,
+            nonce,
+            &kek,
+        )
     }
 
     /// [`KeyWrap::seal_recovery`] with a caller-chosen salt and nonce, for
@@ -290,8 +392,9 @@ impl KeyWrap {
         nonce: [u8; XNONCE_LEN],
     ) -> Result<Self> {
         let kek = recovery_kek(key, &salt);
-        Self::seal_under_kek(
+        Self::seal_under(
             WrapKind::Recovery,
+            None,
             root,
             account,
             KdfParams::NONE,
@@ -320,6 +423,11 @@ impl KeyWrap {
     /// [`Error::ParamsBelowFloor`], or [`Error::WrongSecretOrTampered`].
     pub fn open_password(&self, password: &Password, policy: KdfPolicy) -> Result<RootKey> {
         self.expect_kind(WrapKind::Password)?;
+        if self.realm.is_some() {
+            return Err(Error::RealmMismatch {
+                needs: "needs the realms",
+            });
+        }
         self.params.check_ceiling()?;
         if !policy.accept_below_floor {
             self.params.check_floor()?;
@@ -358,21 +466,29 @@ impl KeyWrap {
             return Err(Error::BadMagic);
         }
         let version = r.u8()?;
-        if version != WRAP_VERSION {
-            return Err(Error::UnsupportedVersion { got: version });
-        }
-        if bytes.len() < WRAP_LEN {
+        let len = match version {
+            WRAP_VERSION => WRAP_LEN,
+            WRAP_VERSION_REALM => WRAP_LEN_REALM,
+            got => return Err(Error::UnsupportedVersion { got }),
+        };
+        if bytes.len() < len {
             return Err(Error::Truncated {
-                needed: WRAP_LEN,
+                needed: len,
                 got: bytes.len(),
             });
         }
-        if bytes.len() > WRAP_LEN {
+        if bytes.len() > len {
             return Err(Error::TrailingBytes {
-                extra: bytes.len() - WRAP_LEN,
+                extra: bytes.len() - len,
             });
         }
-        let kind = WrapKind::from_kdf_id(r.u8()?)?;
+        let kdf_id = r.u8()?;
+        // Version 1 knows KDF ids 1 and 2; version 2 knows only 3.
+        let kind = match (version, kdf_id) {
+            (WRAP_VERSION_REALM, KDF_ID_PASSWORD_REALM) => WrapKind::Password,
+            (WRAP_VERSION, 1 | 2) => WrapKind::from_kdf_id(kdf_id)?,
+            (_, got) => return Err(Error::UnsupportedKdf { got }),
+        };
         let account = AccountId::from_bytes(r.array()?);
         let epoch = Epoch(u64::from_be_bytes(r.array()?));
         let params = KdfParams {
@@ -390,13 +506,20 @@ impl KeyWrap {
             }
             WrapKind::Recovery => {}
         }
+        let salt = r.array()?;
+        let nonce = r.array()?;
+        let realm = match version {
+            WRAP_VERSION_REALM => Some(r.array()?),
+            _ => None,
+        };
         Ok(Self {
             kind,
             account,
             epoch,
             params,
-            salt: r.array()?,
-            nonce: r.array()?,
+            salt,
+            nonce,
+            realm,
             commitment: r.array()?,
             ciphertext: r.array()?,
         })
@@ -404,7 +527,7 @@ impl KeyWrap {
 
     /// The wrap's bytes: header ‖ commitment ‖ ciphertext.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(WRAP_LEN);
+        let mut out = Vec::with_capacity(WRAP_LEN_REALM);
         out.extend_from_slice(&self.header());
         out.extend_from_slice(&self.commitment);
         out.extend_from_slice(&self.ciphertext);
@@ -437,8 +560,10 @@ impl KeyWrap {
         self.params
     }
 
-    fn seal_under_kek(
+    #[allow(clippy::too_many_arguments)]
+    fn seal_under(
         kind: WrapKind,
+        realm: Option<[u8; 32]>,
         root: &RootKey,
         account: &AccountId,
         params: KdfParams,
@@ -453,6 +578,7 @@ impl KeyWrap {
             params,
             salt,
             nonce,
+            realm,
             commitment: [0; WRAP_COMMITMENT_LEN],
             ciphertext: [0; WRAP_CIPHERTEXT_LEN],
         };
@@ -491,11 +617,18 @@ impl KeyWrap {
         Ok(())
     }
 
-    fn header(&self) -> [u8; WRAP_HEADER_LEN] {
-        let mut h = [0u8; WRAP_HEADER_LEN];
+    /// Version 1: magic ‖ version ‖ KDF id ‖ account ‖ epoch ‖ m ‖ t ‖ p ‖
+    /// salt ‖ nonce. Version 2 (realm): the same with version 2 and KDF id
+    /// 3, then the registration commitment.
+    fn header(&self) -> Vec<u8> {
+        let (version, kdf_id) = match self.realm {
+            Some(_) => (WRAP_VERSION_REALM, KDF_ID_PASSWORD_REALM),
+            None => (WRAP_VERSION, self.kind.kdf_id()),
+        };
+        let mut h = Vec::with_capacity(WRAP_HEADER_LEN_REALM);
         let parts: [&[u8]; 9] = [
             &WRAP_MAGIC,
-            &[WRAP_VERSION, self.kind.kdf_id()],
+            &[version, kdf_id],
             self.account.as_bytes(),
             &self.epoch.to_be_bytes(),
             &self.params.m_kib.to_be_bytes(),
@@ -504,10 +637,11 @@ impl KeyWrap {
             &self.salt,
             &self.nonce,
         ];
-        let mut at = 0;
         for part in parts {
-            h[at..at + part.len()].copy_from_slice(part);
-            at += part.len();
+            h.extend_from_slice(part);
+        }
+        if let Some(realm) = &self.realm {
+            h.extend_from_slice(realm);
         }
         h
     }
@@ -520,6 +654,7 @@ impl core::fmt::Debug for KeyWrap {
             .field("account", &self.account)
             .field("epoch", &self.epoch.0)
             .field("params", &self.params)
+            .field("realms", &self.realm.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -530,6 +665,25 @@ fn fresh_salt_and_nonce(rng: &mut impl CryptoRng) -> ([u8; WRAP_SALT_LEN], [u8; 
     rng.fill_bytes(&mut salt);
     rng.fill_bytes(&mut nonce);
     (salt, nonce)
+}
+
+/// Argon2id with the reader's checks: above the ceiling is refused, and
+/// below the floor unless `policy` accepts it.
+pub(crate) fn argon2id_checked(
+    password: &Password,
+    salt: &[u8],
+    params: KdfParams,
+    policy: KdfPolicy,
+) -> Result<Zeroizing<[u8; 32]>> {
+    params.check_ceiling()?;
+    if !policy.accept_below_floor {
+        params.check_floor()?;
+    }
+    argon2id(password, salt, params).map_err(|_| Error::ParamsBelowFloor {
+        m_kib: params.m_kib,
+        t: params.t,
+        p: params.p,
+    })
 }
 
 fn argon2id(password: &Password, salt: &[u8], params: KdfParams) -> Result<Zeroizing<[u8; 32]>> {

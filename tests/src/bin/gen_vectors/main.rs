@@ -221,9 +221,9 @@ fn wraps(g: &mut Gen, account: &[u8; 16], root: &[u8; 32], salt: &[u8; 16], nonc
         (
             "version",
             4,
-            0x03,
+            0x06,
             "unsupported_version",
-            "version byte 1 -> 2",
+            "version byte 1 -> 7",
         ),
         (
             "kdf_id_unknown",
