@@ -9,4 +9,5 @@ mod fuzz_corpus;
 mod hostile;
 mod keys;
 mod link;
+mod realm;
 mod wycheproof;

@@ -16,6 +16,7 @@ pub mod backup_eval;
 pub mod fuzz;
 pub mod keys_eval;
 pub mod link_eval;
+pub mod realm_eval;
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -20,11 +20,12 @@ use keylink_keys::{
     SealPurpose, SealedBox, SignatureContext,
 };
 use keylink_tests::keys_eval::Outcome;
-use keylink_tests::{VectorError, account_eval, backup_eval, keys_eval, link_eval};
+use keylink_tests::{VectorError, account_eval, backup_eval, keys_eval, link_eval, realm_eval};
 
 mod account;
 mod backup;
 mod link;
+mod realm;
 use keylink_tests::{Vector, det_array, det_bytes, vectors_dir};
 use serde_json::{Value, json};
 
@@ -103,6 +104,13 @@ fn main() {
     };
     link::generate(&mut g);
     write("link", &g.vectors);
+
+    let mut g = Gen {
+        vectors: Vec::new(),
+        evaluate: realm_eval::evaluate,
+    };
+    realm::generate(&mut g);
+    write("realm", &g.vectors);
 }
 
 fn write(area: &str, vectors: &[Vector]) {
