@@ -33,6 +33,8 @@ pub const REGISTRATION_ID_LEN: usize = 16;
 pub const REGISTER_MAGIC: [u8; 4] = *b"KLRQ";
 /// Magic of a hand-over request.
 pub const HANDOVER_MAGIC: [u8; 4] = *b"KLRH";
+/// What a hand-over signature's message starts with.
+const HANDOVER_TAG: &[u8] = b"handover";
 /// Version of both request formats.
 pub const REQUEST_VERSION: u8 = 1;
 
@@ -422,7 +424,7 @@ impl Handover {
     /// `"handover" ‖ account ‖ commitment ‖ epoch u64 ‖ new admin`.
     pub fn signed_message(&self) -> Vec<u8> {
         let mut m = Vec::with_capacity(8 + 16 + COMMITMENT_LEN + 8 + 32);
-        m.extend_from_slice(b"handover");
+        m.extend_from_slice(HANDOVER_TAG);
         m.extend_from_slice(self.account.as_bytes());
         m.extend_from_slice(&self.commitment);
         m.extend_from_slice(&self.epoch.to_be_bytes());
@@ -435,10 +437,8 @@ impl Handover {
         let mut out = Vec::with_capacity(5 + 16 + COMMITMENT_LEN + 8 + 32 + 64);
         out.extend_from_slice(&HANDOVER_MAGIC);
         out.push(REQUEST_VERSION);
-        out.extend_from_slice(self.account.as_bytes());
-        out.extend_from_slice(&self.commitment);
-        out.extend_from_slice(&self.epoch.to_be_bytes());
-        out.extend_from_slice(&self.admin);
+        // The signed fields, in the same order, without the "handover" tag.
+        out.extend_from_slice(&self.signed_message()[HANDOVER_TAG.len()..]);
         out.extend_from_slice(&self.signature);
         out
     }
