@@ -73,6 +73,97 @@ impl RealmStatus {
     }
 }
 
+/// Magic of a status answer.
+pub const STATUS_MAGIC: [u8; 4] = *b"KLRS";
+/// Magic of a guess answer.
+pub const ANSWER_MAGIC: [u8; 4] = *b"KLRA";
+/// Version of both answer formats.
+pub const ANSWER_VERSION: u8 = 1;
+
+impl RealmStatus {
+    /// `magic ‖ version ‖ len u16 ‖ descriptor ‖ index ‖ used u16 ‖ total
+    /// u64 ‖ admin[32] ‖ admin epoch u64`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let d = self.descriptor.to_bytes();
+        let mut out = Vec::with_capacity(7 + d.len() + 1 + 2 + 8 + 32 + 8);
+        out.extend_from_slice(&STATUS_MAGIC);
+        out.push(ANSWER_VERSION);
+        // Bounded by MAX_DESCRIPTOR_LEN (1076).
+        out.extend_from_slice(&(d.len() as u16).to_be_bytes());
+        out.extend_from_slice(&d);
+        out.push(self.index);
+        out.extend_from_slice(&self.used.to_be_bytes());
+        out.extend_from_slice(&self.total.to_be_bytes());
+        out.extend_from_slice(&self.admin);
+        out.extend_from_slice(&self.admin_epoch.to_be_bytes());
+        out
+    }
+
+    /// Parse a status a realm sent.
+    ///
+    /// # Errors
+    /// The codec's errors, those of [`Descriptor::from_bytes`], and
+    /// [`Error::BadIndex`] for an index outside the registration.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        r.header(&STATUS_MAGIC, ANSWER_VERSION, "realm status")?;
+        let len = usize::from(r.u16()?);
+        let descriptor =
+            Descriptor::from_bytes(r.bytes(len, MAX_DESCRIPTOR_LEN, "descriptor length")?)?;
+        let index = r.u8()?;
+        descriptor.slot(index)?;
+        let status = RealmStatus {
+            descriptor,
+            index,
+            used: r.u16()?,
+            total: r.u64()?,
+            admin: r.array()?,
+            admin_epoch: Epoch(r.u64()?),
+        };
+        r.finish()?;
+        Ok(status)
+    }
+}
+
+impl GuessAnswer {
+    /// `magic ‖ version ‖ commitment[32] ‖ index ‖ element[32] ‖ proof[64] ‖
+    /// used u16 ‖ total u64`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + 32 + 1 + 32 + 64 + 2 + 8);
+        out.extend_from_slice(&ANSWER_MAGIC);
+        out.push(ANSWER_VERSION);
+        out.extend_from_slice(&self.commitment);
+        out.push(self.index);
+        out.extend_from_slice(&self.evaluation.element);
+        out.extend_from_slice(&self.evaluation.proof);
+        out.extend_from_slice(&self.used.to_be_bytes());
+        out.extend_from_slice(&self.total.to_be_bytes());
+        out
+    }
+
+    /// Parse an answer a realm sent (its proof is checked by
+    /// [`crate::Recovery::accept`]).
+    ///
+    /// # Errors
+    /// The codec's errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        r.header(&ANSWER_MAGIC, ANSWER_VERSION, "realm answer")?;
+        let answer = GuessAnswer {
+            commitment: r.array()?,
+            index: r.u8()?,
+            evaluation: Evaluation {
+                element: r.array()?,
+                proof: r.array()?,
+            },
+            used: r.u16()?,
+            total: r.u64()?,
+        };
+        r.finish()?;
+        Ok(answer)
+    }
+}
+
 /// A realm's answer to a counted guess.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GuessAnswer {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use keylink_keys::{AccountId, DeviceIdentity, SignatureContext, labels};
 use keylink_net::{AnyEndpoint, Conn, Connection, Endpoint, ServerTrust, read_frame, write_frame};
 use keylink_wire::Wire;
-use keylink_wire::server::{MAX_MESSAGE_LEN, Request, Response};
+use keylink_wire::server::{MAX_MESSAGE_LEN, Request, Response, SecretBytes};
 
 use crate::conn::auth_message;
 use crate::error::ClientError;
@@ -255,6 +255,93 @@ impl ServerClient {
             Response::Keys { keys } => Ok(keys),
             _ => Err(ClientError::Unexpected),
         }
+    }
+}
+
+/// Realm requests (docs/protocol.md §19). None needs authentication. The
+/// bytes are `keylink-realm`'s formats, which the caller parses.
+impl ServerClient {
+    /// The realm's status for `account` (§19.6 "KLRS").
+    ///
+    /// # Errors
+    /// [`ClientError`]; `NotFound` if the realm does not know the account.
+    pub async fn realm_status(&self, account: &AccountId) -> Result<Vec<u8>, ClientError> {
+        match self
+            .request(&Request::RealmStatus { account: *account })
+            .await?
+        {
+            Response::RealmState { status } => Ok(status),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
+    /// One counted password guess (§19.6 "KLRA" comes back).
+    ///
+    /// # Errors
+    /// [`ClientError`]; `RealmLocked`, `RealmWrongRegistration`, `RateLimited`.
+    pub async fn realm_guess(
+        &self,
+        account: &AccountId,
+        commitment: &[u8; 32],
+        blinded: &[u8; 32],
+    ) -> Result<Vec<u8>, ClientError> {
+        match self
+            .request(&Request::RealmGuess {
+                account: *account,
+                commitment: *commitment,
+                blinded: *blinded,
+            })
+            .await?
+        {
+            Response::RealmEvaluation { answer } => Ok(answer),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
+    /// Reset the realm's counter; returns the guesses it had counted.
+    ///
+    /// # Errors
+    /// [`ClientError`]; `Forbidden` for a wrong tag.
+    pub async fn realm_unlock(
+        &self,
+        account: &AccountId,
+        commitment: &[u8; 32],
+        unlock_tag: &keylink_keys::UnlockTag,
+    ) -> Result<u32, ClientError> {
+        match self
+            .request(&Request::RealmUnlock {
+                account: *account,
+                commitment: *commitment,
+                unlock_tag: SecretBytes::new(unlock_tag.expose_secret().to_vec()),
+            })
+            .await?
+        {
+            Response::RealmUnlocked { guesses } => Ok(guesses),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
+    /// Send a register request (it holds this realm's share: send it to its
+    /// own realm only).
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn realm_register(&self, request: Vec<u8>) -> Result<(), ClientError> {
+        let r = self
+            .request(&Request::RealmRegister {
+                request: SecretBytes::new(request),
+            })
+            .await?;
+        expect_done(r).map(|_| ())
+    }
+
+    /// Send a hand-over.
+    ///
+    /// # Errors
+    /// [`ClientError`].
+    pub async fn realm_handover(&self, handover: Vec<u8>) -> Result<(), ClientError> {
+        let r = self.request(&Request::RealmHandover { handover }).await?;
+        expect_done(r).map(|_| ())
     }
 }
 

@@ -22,7 +22,8 @@ pub struct ServerArgs {
     pub data: PathBuf,
     /// A TOML file with any of: listen, s3_url, per_address_burst,
     /// per_address_rate, max_connections, max_object_bytes, quota_bytes,
-    /// relay_ttl_secs, wraps_per_account_burst, wraps_per_account_rate.
+    /// relay_ttl_secs, wraps_per_account_burst, wraps_per_account_rate,
+    /// realm_free_guesses, realm_guess_interval_secs.
     #[arg(long, env = "KEYLINK_SERVER_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address to listen on (UDP) (default 127.0.0.1:4433).
@@ -44,6 +45,20 @@ pub struct ServerArgs {
     /// Most connections at once (default 10000).
     #[arg(long)]
     pub max_connections: Option<usize>,
+    /// Host no realm. By default the server hosts one (docs/protocol.md
+    /// §19), keeping its guess counters in DATA/realm — never in the S3
+    /// bucket. Back that folder up: losing it disables password recovery
+    /// through this realm until a current device re-registers, and an old
+    /// copy hands back the guesses counted since.
+    #[arg(long)]
+    pub no_realm: bool,
+    /// Password guesses the realm allows at once per account before it
+    /// spaces them (default 3).
+    #[arg(long)]
+    pub realm_free_guesses: Option<u16>,
+    /// Seconds between later guesses (default 1200: three an hour).
+    #[arg(long)]
+    pub realm_guess_interval_secs: Option<u64>,
 }
 
 /// The optional TOML file.
@@ -60,6 +75,8 @@ struct FileConfig {
     relay_ttl_secs: Option<u64>,
     wraps_per_account_burst: Option<u32>,
     wraps_per_account_rate: Option<f64>,
+    realm_free_guesses: Option<u16>,
+    realm_guess_interval_secs: Option<u64>,
 }
 
 /// Run a server as `args` say, printing its address and fingerprint, until
@@ -138,9 +155,35 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
         None => Arc::new(LocalDirStore::open(args.data.join("objects"))?),
     };
+    let realm = if args.no_realm {
+        None
+    } else {
+        let d = keylink_realm::Throttle::DEFAULT;
+        let throttle = keylink_realm::Throttle {
+            free: args
+                .realm_free_guesses
+                .or(file.realm_free_guesses)
+                .unwrap_or(d.free),
+            interval_ms: args
+                .realm_guess_interval_secs
+                .or(file.realm_guess_interval_secs)
+                .map_or(d.interval_ms, |s| s.saturating_mul(1000)),
+        };
+        Some(crate::RealmConfig {
+            store: Arc::new(LocalDirStore::open(args.data.join("realm"))?),
+            throttle,
+        })
+    };
+    let config = ServerConfig { realm, ..config };
     let server = Server::start(&identity, store, config)?;
     println!("keylink-server listening on {}", server.local_addr()?);
     println!("certificate fingerprint: {}", server.fingerprint());
+    if !args.no_realm {
+        println!(
+            "realm: guess counters in {}",
+            args.data.join("realm").display()
+        );
+    }
     use std::io::Write;
     std::io::stdout().flush()?;
     wait_for_stop_signal().await?;

@@ -271,6 +271,51 @@ async fn dispatch(
                 keys: keys.into_iter().map(|k| k.as_str().to_string()).collect(),
             })
         }
+        Request::RealmStatus { account } => {
+            limit(shared.by_addr.allow(&peer, now()))?;
+            let status = realm(shared)?.status(&account).await?;
+            Ok(Response::RealmState { status })
+        }
+        Request::RealmGuess {
+            account,
+            commitment,
+            blinded,
+        } => {
+            limit(shared.by_addr.allow(&peer, now()))?;
+            let answer = realm(shared)?
+                .guess(&account, &commitment, &blinded, unix_ms())
+                .await?;
+            Ok(Response::RealmEvaluation { answer })
+        }
+        Request::RealmUnlock {
+            account,
+            commitment,
+            unlock_tag,
+        } => {
+            limit(shared.by_addr.allow(&peer, now()))?;
+            let tag: [u8; 32] = unlock_tag
+                .expose_secret()
+                .try_into()
+                .map_err(|_| (FailureCode::BadRequest, "unlock tag is not 32 bytes".into()))?;
+            let guesses = realm(shared)?
+                .unlock(
+                    &account,
+                    &commitment,
+                    &keylink_keys::UnlockTag::from_bytes(tag),
+                )
+                .await?;
+            Ok(Response::RealmUnlocked { guesses })
+        }
+        Request::RealmRegister { request } => {
+            limit(shared.by_addr.allow(&peer, now()))?;
+            realm(shared)?.register(request.expose_secret()).await?;
+            Ok(Response::Done { created: true })
+        }
+        Request::RealmHandover { handover } => {
+            limit(shared.by_addr.allow(&peer, now()))?;
+            realm(shared)?.handover(&handover).await?;
+            Ok(Response::Done { created: true })
+        }
         Request::Hello { .. }
         | Request::Auth { .. }
         | Request::RelayOpen
@@ -501,6 +546,23 @@ async fn relay_join(shared: &Shared, channel: [u8; 16], mut send: SendHalf, recv
 
 /// The time, read from tokio's clock (virtual when a simulator pauses it),
 /// so rate limits and relay lifetimes follow the same clock as timers.
+fn realm(shared: &Shared) -> Result<&crate::realm::Realm, Refusal> {
+    shared.realm.as_ref().ok_or_else(|| {
+        (
+            FailureCode::NotFound,
+            "this server runs no realm; check the realm addresses".into(),
+        )
+    })
+}
+
+/// Milliseconds since the Unix epoch: realm records space guesses in wall
+/// time, which survives a restart.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }

@@ -24,6 +24,7 @@ pub mod cmd;
 mod conn;
 mod error;
 mod limits;
+mod realm;
 mod relay;
 
 use std::net::{IpAddr, SocketAddr};
@@ -43,6 +44,7 @@ pub use client::ServerClient;
 pub use conn::auth_message;
 pub use error::{ClientError, ServerError};
 pub use limits::RateLimiter;
+pub use realm::RealmConfig;
 
 /// What a server allows.
 #[derive(Clone, Debug)]
@@ -75,6 +77,9 @@ pub struct ServerConfig {
     /// simulation on a paused clock, where a blocking thread would make
     /// the order of events depend on the operating system's scheduler.
     pub inline_store: bool,
+    /// The realm this server hosts (§19), with its own store; `None`: no
+    /// realm, and realm requests are refused.
+    pub realm: Option<RealmConfig>,
     /// A scripted dishonest operator (the simulator's); `None` for an
     /// honest server. Exists only with the `simulation` feature.
     #[cfg(feature = "simulation")]
@@ -105,6 +110,7 @@ impl Default for ServerConfig {
             relay_ttl: relay::CHANNEL_TTL,
             request_timeout: Duration::from_secs(20),
             inline_store: false,
+            realm: None,
             #[cfg(feature = "simulation")]
             adversary: None,
         }
@@ -115,6 +121,7 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     accounts: accounts::Accounts,
     relay: relay::Relay,
+    realm: Option<realm::Realm>,
     wraps_by_account: RateLimiter<AccountId>,
     by_addr: RateLimiter<IpAddr>,
     config: ServerConfig,
@@ -196,6 +203,9 @@ impl Server {
         let shared = Arc::new(Shared {
             accounts: accounts::Accounts::new(store, config.inline_store),
             relay: relay::Relay::new(config.max_relay_channels, config.relay_ttl),
+            realm: config.realm.clone().map(|r| {
+                realm::Realm::new(r, *identity.fingerprint().as_bytes(), config.inline_store)
+            }),
             wraps_by_account: RateLimiter::new(
                 config.wraps_per_account.0,
                 config.wraps_per_account.1,

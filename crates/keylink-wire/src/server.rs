@@ -41,6 +41,11 @@ pub enum FailureCode {
     Unavailable = 11,
     /// The server failed; nothing was changed.
     Internal = 12,
+    /// The realm refuses further password guesses for this registration
+    /// until a current device registers again.
+    RealmLocked = 13,
+    /// The realm holds another registration than the one asked about.
+    RealmWrongRegistration = 14,
 }
 
 impl FailureCode {
@@ -59,8 +64,33 @@ impl FailureCode {
             10 => ChannelUnavailable,
             11 => Unavailable,
             12 => Internal,
+            13 => RealmLocked,
+            14 => RealmWrongRegistration,
             _ => return None,
         })
+    }
+}
+
+/// Bytes that hold a secret (a realm's share, an unlock tag): wiped on
+/// drop, printed as `[redacted]`.
+#[derive(Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    /// Wrap bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes. Never log them.
+    pub fn expose_secret(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("[redacted]")
     }
 }
 
@@ -141,6 +171,39 @@ pub enum Request {
         /// Its id.
         channel: [u8; 16],
     },
+    /// What the realm holds for an account.
+    RealmStatus {
+        /// The account.
+        account: AccountId,
+    },
+    /// A password guess: counted, then evaluated.
+    RealmGuess {
+        /// The account.
+        account: AccountId,
+        /// The registration the wrap names.
+        commitment: [u8; 32],
+        /// The blinded element.
+        blinded: [u8; 32],
+    },
+    /// Reset the guess counter with the unlock tag.
+    RealmUnlock {
+        /// The account.
+        account: AccountId,
+        /// The registration.
+        commitment: [u8; 32],
+        /// The unlock tag (32 bytes).
+        unlock_tag: SecretBytes,
+    },
+    /// Register (or re-register) an account at the realm.
+    RealmRegister {
+        /// The register request; holds the realm's share.
+        request: SecretBytes,
+    },
+    /// Move a registration to the next epoch's realm-admin key.
+    RealmHandover {
+        /// The hand-over bytes.
+        handover: Vec<u8>,
+    },
 }
 
 /// A response.
@@ -194,6 +257,21 @@ pub enum Response {
         channel: [u8; 16],
         /// Time left before it expires.
         expires_in_ms: u64,
+    },
+    /// A realm status (§19.6), parsed by `keylink-realm`.
+    RealmState {
+        /// The status bytes.
+        status: Vec<u8>,
+    },
+    /// A guess answer (§19.6), parsed by `keylink-realm`.
+    RealmEvaluation {
+        /// The answer bytes.
+        answer: Vec<u8>,
+    },
+    /// The counter was reset.
+    RealmUnlocked {
+        /// Guesses counted since the last reset, before this one.
+        guesses: u32,
     },
 }
 
@@ -252,6 +330,33 @@ impl Wire for Request {
             Request::RelayOpen => B::RelayOpen(proto::RelayOpen {}),
             Request::RelayJoin { channel } => B::RelayJoin(proto::RelayJoin {
                 channel_id: channel.to_vec(),
+            }),
+            Request::RealmStatus { account } => B::RealmStatus(proto::RealmStatusRequest {
+                account_id: account.as_bytes().to_vec(),
+            }),
+            Request::RealmGuess {
+                account,
+                commitment,
+                blinded,
+            } => B::RealmGuess(proto::RealmGuess {
+                account_id: account.as_bytes().to_vec(),
+                commitment: commitment.to_vec(),
+                blinded: blinded.to_vec(),
+            }),
+            Request::RealmUnlock {
+                account,
+                commitment,
+                unlock_tag,
+            } => B::RealmUnlock(proto::RealmUnlock {
+                account_id: account.as_bytes().to_vec(),
+                commitment: commitment.to_vec(),
+                unlock_tag: unlock_tag.expose_secret().to_vec(),
+            }),
+            Request::RealmRegister { request } => B::RealmRegister(proto::RealmRegister {
+                request: request.expose_secret().to_vec(),
+            }),
+            Request::RealmHandover { handover } => B::RealmHandover(proto::RealmHandover {
+                handover: handover.clone(),
             }),
         };
         proto::Request {
@@ -318,6 +423,37 @@ impl Wire for Request {
             B::RelayJoin(proto::RelayJoin { channel_id }) => Request::RelayJoin {
                 channel: fixed("channel_id", &channel_id)?,
             },
+            B::RealmStatus(proto::RealmStatusRequest { account_id }) => Request::RealmStatus {
+                account: account(&account_id)?,
+            },
+            B::RealmGuess(proto::RealmGuess {
+                account_id,
+                commitment,
+                blinded,
+            }) => Request::RealmGuess {
+                account: account(&account_id)?,
+                commitment: fixed("commitment", &commitment)?,
+                blinded: fixed("blinded", &blinded)?,
+            },
+            B::RealmUnlock(proto::RealmUnlock {
+                account_id,
+                commitment,
+                unlock_tag,
+            }) => {
+                let tag = SecretBytes::new(unlock_tag);
+                let _: [u8; 32] = fixed("unlock_tag", tag.expose_secret())?;
+                Request::RealmUnlock {
+                    account: account(&account_id)?,
+                    commitment: fixed("commitment", &commitment)?,
+                    unlock_tag: tag,
+                }
+            }
+            B::RealmRegister(proto::RealmRegister { request }) => Request::RealmRegister {
+                request: SecretBytes::new(request),
+            },
+            B::RealmHandover(proto::RealmHandover { handover }) => {
+                Request::RealmHandover { handover }
+            }
         })
     }
 }
@@ -356,6 +492,15 @@ impl Wire for Response {
                 channel_id: channel.to_vec(),
                 expires_in_ms: *expires_in_ms,
             }),
+            Response::RealmState { status } => B::RealmState(proto::RealmState {
+                status: status.clone(),
+            }),
+            Response::RealmEvaluation { answer } => B::RealmEvaluation(proto::RealmEvaluation {
+                answer: answer.clone(),
+            }),
+            Response::RealmUnlocked { guesses } => {
+                B::RealmUnlocked(proto::RealmUnlocked { guesses: *guesses })
+            }
         };
         proto::Response {
             version: WIRE_VERSION,
@@ -412,6 +557,13 @@ impl Wire for Response {
                 channel: fixed("channel_id", &channel_id)?,
                 expires_in_ms,
             },
+            B::RealmState(proto::RealmState { status }) => Response::RealmState { status },
+            B::RealmEvaluation(proto::RealmEvaluation { answer }) => {
+                Response::RealmEvaluation { answer }
+            }
+            B::RealmUnlocked(proto::RealmUnlocked { guesses }) => {
+                Response::RealmUnlocked { guesses }
+            }
         })
     }
 }

@@ -6,6 +6,7 @@
 mod accounts;
 mod crash;
 mod hostile;
+mod realm;
 mod relay;
 mod shared;
 mod support;
