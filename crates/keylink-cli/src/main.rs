@@ -19,7 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use keylink_account::{HistoryAction, Joined};
 use keylink_client::link::{LinkOptions, ServerInfo, ShowVia};
-use keylink_client::{Device, FileKeyStore, KeyStore, Unlock};
+use keylink_client::{Device, FileKeyStore, KeyStore, NewAccount, RealmInfo, Realms, Unlock};
 use keylink_keys::{KdfParams, Password, RecoveryKey};
 use keylink_net::Fingerprint;
 use keylink_wire::account::DeviceName;
@@ -72,6 +72,19 @@ struct ServerFlags {
     fingerprint: String,
 }
 
+/// Which realms guard the password (docs/protocol.md §19).
+#[derive(clap::Args, Debug, Clone)]
+struct RealmFlags {
+    /// A realm, as ADDR=FINGERPRINT (host:port=sha256:…), repeated in the
+    /// same order on every device. Without any, the server given by
+    /// --server is the one realm (1-of-1).
+    #[arg(long = "realm", value_name = "ADDR=FINGERPRINT")]
+    realms: Vec<String>,
+    /// How many of the realms a recovery needs (default: a majority).
+    #[arg(long)]
+    realms_needed: Option<u8>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a keylink server (prints its certificate fingerprint).
@@ -90,6 +103,13 @@ enum Command {
         /// Do not make a recovery key.
         #[arg(long)]
         no_recovery_key: bool,
+        #[command(flatten)]
+        realms: RealmFlags,
+        /// Guard the password with no realm: anyone who gets the password
+        /// wrap (the server's operator, a thief of its storage, anyone who
+        /// knows the account name) can then test passwords offline.
+        #[arg(long, conflicts_with_all = ["realms", "realms_needed"])]
+        insecure_no_realm: bool,
     },
     /// Back up files and folders as a new snapshot.
     Backup {
@@ -142,6 +162,23 @@ enum Command {
         /// Read the recovery key from this file instead of the terminal.
         #[arg(long, env = "KEYLINK_RECOVERY_KEY_FILE")]
         recovery_key_file: Option<PathBuf>,
+        #[command(flatten)]
+        realms: RealmFlags,
+    },
+    /// The realms that guard the password: check them, or tell this device
+    /// which they are.
+    #[command(subcommand)]
+    Realms(RealmsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum RealmsCommand {
+    /// Ask every realm about the account; clear a lock a guesser left.
+    Check,
+    /// Pin the account's realm set on this device (one that joined by linking).
+    Set {
+        #[command(flatten)]
+        realms: RealmFlags,
     },
 }
 
@@ -376,6 +413,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             account,
             name,
             no_recovery_key,
+            realms,
+            insecure_no_realm,
         } => {
             let info = server_info(server)?;
             let name = device_name(name)?;
@@ -384,15 +423,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 return Err(keylink_client::Error::AlreadyInitialized.into());
             }
             check_account_name(account)?;
+            let guard = if *insecure_no_realm {
+                None
+            } else {
+                Some(realm_set(realms, &info)?)
+            };
             let pw = password(&cli, "New account password", true)?;
-            let (device, recovery) = Device::create(
+            let (device, recovery) = Device::create_account(
                 store,
                 info,
-                account,
-                &name,
-                &pw,
-                KdfParams::DEFAULT,
-                !no_recovery_key,
+                NewAccount {
+                    account_name: account,
+                    device_name: &name,
+                    password: &pw,
+                    params: KdfParams::DEFAULT,
+                    recovery_key: !no_recovery_key,
+                    realms: guard,
+                },
             )
             .await?;
             let digits = recovery.as_ref().map(|k| k.to_display());
@@ -854,6 +901,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             name,
             recovery_key: use_rk,
             recovery_key_file,
+            realms,
         } => {
             let info = server_info(server)?;
             let name = device_name(name)?;
@@ -862,8 +910,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let k = recovery_key(recovery_key_file.as_deref())?;
                 Device::recover(store, info, account, &name, Unlock::RecoveryKey(&k)).await?
             } else {
+                let set = realm_set(realms, &info)?;
                 let pw = password(&cli, "Account password", false)?;
-                Device::recover(store, info, account, &name, Unlock::Password(&pw)).await?
+                Device::recover(
+                    store,
+                    info,
+                    account,
+                    &name,
+                    Unlock::PasswordThrough(&pw, &set),
+                )
+                .await?
             };
             if cli.json {
                 print_json(&json!({
@@ -879,7 +935,76 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Realms(RealmsCommand::Set { realms }) => {
+            let mut device = Device::open(store(&cli)?)?;
+            let set = realm_set(realms, &device.server())?;
+            device.set_realms(Some(set))?;
+            if !cli.json {
+                say!(
+                    "This device now knows the account's realms; `keylink realms check` asks them."
+                );
+            }
+            Ok(())
+        }
+        Command::Realms(RealmsCommand::Check) => {
+            let mut device = Device::open(store(&cli)?)?;
+            let checks = device.check_realms().await?;
+            if cli.json {
+                let list: Vec<_> = checks
+                    .iter()
+                    .map(|c| json!({"realm": c.addr.to_string(), "state": c.state, "guesses": c.guesses, "cleared": c.cleared}))
+                    .collect();
+                print_json(&json!({ "realms": list }));
+            } else if checks.is_empty() {
+                say!("The account's password wrap uses no realm.");
+            } else {
+                for c in &checks {
+                    say!("realm {}: {}", c.addr, c.state);
+                }
+                if checks.iter().any(|c| c.cleared) {
+                    say!(
+                        "Password recovery was locked by wrong guesses; this device cleared the lock. If you did not make those guesses, someone tried your password: consider changing it."
+                    );
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+/// The realm set the flags name, or the server as the one realm.
+fn realm_set(flags: &RealmFlags, server: &ServerInfo) -> anyhow::Result<Realms> {
+    if flags.realms.is_empty() {
+        if flags.realms_needed.is_some_and(|k| k != 1) {
+            bail!("--realms-needed needs as many --realm flags at least");
+        }
+        return Ok(Realms::the_server(server));
+    }
+    let mut realms = Vec::new();
+    for r in &flags.realms {
+        let (addr, fp) = r
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--realm {r:?}: write it as ADDR=FINGERPRINT"))?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| anyhow!("--realm {r:?}: {addr:?} is not host:port"))?;
+        let fingerprint = Fingerprint::parse(fp).map_err(|_| {
+            anyhow!("--realm {r:?}: the fingerprint must be sha256: and 64 hex digits")
+        })?;
+        realms.push(RealmInfo { addr, fingerprint });
+    }
+    let n = realms.len();
+    let needed = flags
+        .realms_needed
+        .unwrap_or(u8::try_from(n / 2 + 1).unwrap_or(u8::MAX));
+    let set = Realms {
+        realms,
+        needed,
+        attempts: keylink_realm::DEFAULT_ATTEMPTS,
+    };
+    set.set()
+        .map_err(|e| anyhow!("--realm/--realms-needed: {e}"))?;
+    Ok(set)
 }
 
 fn describe(what: &HistoryAction, name_of: &dyn Fn(&str) -> String) -> String {

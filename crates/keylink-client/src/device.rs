@@ -33,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::keystore::KeyStore;
 use crate::link::{self, LinkOptions, Linked, ServerInfo, ShowVia};
 use crate::network::Net;
+use crate::realms::{RealmInfo, Realms};
 use crate::remote::{RemoteStore, StagedStore};
 
 const IDENTITY: &str = "identity";
@@ -70,12 +71,93 @@ struct Config {
     account: String,
     account_name: String,
     device_name: String,
+    /// The account's realm set (§19), as this device pins it; empty: none
+    /// known to this device.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    realms: Vec<RealmEntry>,
+    #[serde(default)]
+    realms_needed: u8,
+    #[serde(default)]
+    realms_attempts: u16,
+}
+
+/// One realm in the settings file.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct RealmEntry {
+    addr: SocketAddr,
+    fingerprint: String,
+}
+
+impl Config {
+    fn set_realms(&mut self, realms: Option<&Realms>) {
+        match realms {
+            Some(r) => {
+                self.realms = r
+                    .realms
+                    .iter()
+                    .map(|i| RealmEntry {
+                        addr: i.addr,
+                        fingerprint: i.fingerprint.to_string(),
+                    })
+                    .collect();
+                self.realms_needed = r.needed;
+                self.realms_attempts = r.attempts;
+            }
+            None => {
+                self.realms.clear();
+                self.realms_needed = 0;
+                self.realms_attempts = 0;
+            }
+        }
+    }
+
+    fn realms(&self) -> Result<Option<Realms>> {
+        if self.realms.is_empty() {
+            return Ok(None);
+        }
+        let realms = self
+            .realms
+            .iter()
+            .map(|e| {
+                Ok(RealmInfo {
+                    addr: e.addr,
+                    fingerprint: Fingerprint::parse(&e.fingerprint)
+                        .map_err(|_| Error::Damaged("realm fingerprint"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Realms {
+            realms,
+            needed: self.realms_needed,
+            attempts: self.realms_attempts,
+        }))
+    }
+}
+
+/// What a new account is made of.
+pub struct NewAccount<'a> {
+    /// Its name (others find the account by it).
+    pub account_name: &'a str,
+    /// This device's name.
+    pub device_name: &'a DeviceName,
+    /// The password.
+    pub password: &'a Password,
+    /// Argon2id's cost.
+    pub params: KdfParams,
+    /// Whether to make a recovery key.
+    pub recovery_key: bool,
+    /// The realms that guard the password wrap (§19); `None`: a version-1
+    /// wrap that anyone holding it can test offline.
+    pub realms: Option<Realms>,
 }
 
 /// Which secret opens the account on a fresh device.
 pub enum Unlock<'a> {
-    /// The account password.
+    /// The account password. A realm-guarded wrap is opened through the
+    /// storage server as its one realm.
     Password(&'a Password),
+    /// The account password, through this realm set.
+    PasswordThrough(&'a Password, &'a Realms),
     /// The 64-digit recovery key.
     RecoveryKey(&'a RecoveryKey),
 }
@@ -145,6 +227,7 @@ struct Parts<'a> {
     roots: BTreeMap<u64, RootKey>,
     log: LogState,
     endpoint: Endpoint,
+    realms: Option<Realms>,
 }
 
 /// A device of an account.
@@ -164,6 +247,8 @@ pub struct Device {
     /// Whether `client`'s connection has proved to be this device (the
     /// server remembers it per connection).
     authenticated: bool,
+    /// The account's realm set, if this device knows it.
+    realms: Option<Realms>,
 }
 
 impl std::fmt::Debug for Device {
@@ -242,7 +327,7 @@ pub fn set_connect_timeout(timeout: std::time::Duration) {
     CONNECT_TIMEOUT_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
-async fn connect_to(endpoint: &Endpoint, server: &ServerInfo) -> Result<ServerClient> {
+pub(crate) async fn connect_to(endpoint: &Endpoint, server: &ServerInfo) -> Result<ServerClient> {
     let ms = CONNECT_TIMEOUT_MS.load(std::sync::atomic::Ordering::Relaxed);
     let limit = std::time::Duration::from_millis(ms);
     tokio::time::timeout(
@@ -316,6 +401,7 @@ impl Device {
         let endpoint = endpoint_for(&server)?;
         let account =
             AccountId::from_bytes(hex_array(&config.account).ok_or(Error::Damaged("account id"))?);
+        let realms = config.realms()?;
         Ok(Self {
             server,
             account,
@@ -329,6 +415,7 @@ impl Device {
             endpoint,
             client: None,
             authenticated: false,
+            realms,
         })
     }
 
@@ -344,15 +431,20 @@ impl Device {
             roots,
             log,
             endpoint,
+            realms,
         } = parts;
-        let config = Config {
+        let mut config = Config {
             version: 1,
             server: server.addr,
             fingerprint: server.fingerprint.to_string(),
             account: hex(account.as_bytes()),
             account_name: account_name.to_string(),
             device_name: device_name.as_str().to_string(),
+            realms: Vec::new(),
+            realms_needed: 0,
+            realms_attempts: 0,
         };
+        config.set_realms(realms.as_ref());
         let head = log.head();
         // Keys and head first, the settings last: a store without
         // settings is "not set up", whatever else it holds.
@@ -373,6 +465,7 @@ impl Device {
             endpoint,
             client: None,
             authenticated: false,
+            realms,
         })
     }
 
@@ -392,8 +485,11 @@ impl Device {
     }
 
     /// Create an account named `account_name` on `server`, with this store
-    /// as its first device. Returns the recovery key when asked for one:
-    /// show it to the person once; it is not kept anywhere.
+    /// as its first device and a password wrap without realms (anyone
+    /// holding it can test passwords offline at Argon2id's cost; see
+    /// [`Device::create_account`] for one the realms guard). Returns the
+    /// recovery key when asked for one: show it to the person once; it is
+    /// not kept anywhere.
     ///
     /// # Errors
     /// [`Error::AlreadyInitialized`], [`Error::AccountExists`], network errors.
@@ -406,15 +502,85 @@ impl Device {
         params: KdfParams,
         with_recovery_key: bool,
     ) -> Result<(Self, Option<RecoveryKey>)> {
+        let new = NewAccount {
+            account_name,
+            device_name,
+            password,
+            params,
+            recovery_key: with_recovery_key,
+            realms: None,
+        };
+        Self::create_account(store, server, new).await
+    }
+
+    /// Create an account as `new` says. With realms, the OPRF key is
+    /// registered with them first (at least `k` must store it), and the
+    /// password wrap is a version-2 wrap that cannot be tested without them.
+    ///
+    /// # Errors
+    /// As [`Device::create`], and [`Error::Realm`] when fewer than `k`
+    /// realms stored the registration (the account is not created).
+    pub async fn create_account(
+        store: Arc<dyn KeyStore>,
+        server: ServerInfo,
+        new: NewAccount<'_>,
+    ) -> Result<(Self, Option<RecoveryKey>)> {
+        let NewAccount {
+            account_name,
+            device_name,
+            password,
+            params,
+            recovery_key: with_recovery_key,
+            realms,
+        } = new;
         Self::refuse_if_set_up(store.as_ref())?;
         let identity = identity_in(store.as_ref(), &server.net)?;
         let account = account_id_for(account_name);
         let net = server.net.clone();
         let mut rng = net.rng();
         let root = RootKey::generate(Epoch::GENESIS, &mut rng);
-        let password_wrap =
-            heavy(|| KeyWrap::seal_password(&root, &account, password, params, &mut rng))
+        let endpoint = endpoint_for(&server)?;
+        let client = connect_to(&endpoint, &server).await?;
+        let password_wrap = match &realms {
+            None => heavy(|| KeyWrap::seal_password(&root, &account, password, params, &mut rng))
+                .map_err(|e| Error::BadSecret(e.to_string()))?,
+            Some(realms) => {
+                // Registering at the realms claims the account id there:
+                // not for a name the storage server already has.
+                match fetch_entries(&client, &server, &account).await {
+                    Ok(entries) if !entries.is_empty() => {
+                        return Err(Error::AccountExists(account_name.to_string()));
+                    }
+                    _ => {}
+                }
+                let mut salt = [0u8; keylink_keys::wrap::WRAP_SALT_LEN];
+                rand_core::Rng::fill_bytes(&mut rng, &mut salt);
+                let stretched = heavy(|| {
+                    keylink_keys::StretchedPassword::derive_for_sealing(password, &salt, params)
+                })
                 .map_err(|e| Error::BadSecret(e.to_string()))?;
+                let (reg, _skipped) = crate::realms::register_all(
+                    &endpoint,
+                    &net,
+                    realms,
+                    account,
+                    &root,
+                    &[],
+                    &stretched,
+                )
+                .await?;
+                KeyWrap::seal_realm(
+                    &root,
+                    &account,
+                    params,
+                    salt,
+                    reg.descriptor.commitment(),
+                    &reg.kek,
+                    &mut rng,
+                )
+                .map_err(|e| Error::BadSecret(e.to_string()))?
+            }
+        };
         let recovery = with_recovery_key.then(|| RecoveryKey::generate(&mut rng));
         let recovery_wrap = match &recovery {
             Some(k) => Some(
@@ -434,8 +600,6 @@ impl Device {
         );
         let log = LogState::verify(std::slice::from_ref(&g))
             .map_err(|_| Error::Internal("genesis does not verify"))?;
-        let endpoint = endpoint_for(&server)?;
-        let client = connect_to(&endpoint, &server).await?;
         match client
             .request(&Request::CreateAccount {
                 genesis: g.encode(),
@@ -462,6 +626,7 @@ impl Device {
             roots,
             log,
             endpoint,
+            realms,
         };
         Ok((Self::set_up(parts, client).await?, recovery))
     }
@@ -505,8 +670,9 @@ impl Device {
             } => (password_wrap, recovery_wrap),
             _ => return Err(Error::Internal("unexpected answer to GetWraps")),
         };
+        let mut realms_used = None;
         let root = match unlock {
-            Unlock::Password(p) => {
+            Unlock::Password(p) | Unlock::PasswordThrough(p, _) => {
                 if log.password_wrap_hash().is_none() {
                     return Err(Error::NoWrap(
                         "the account's password is not set since its last revocation; recover with the recovery key or link from a device",
@@ -516,8 +682,28 @@ impl Device {
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
                 log.check_wrap(&wrap)
                     .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-                heavy(|| wrap.open_password(p, server.net.kdf_policy()))
-                    .map_err(|_| Error::WrongPassword)?
+                match wrap.realm_registration() {
+                    None => heavy(|| wrap.open_password(p, server.net.kdf_policy()))
+                        .map_err(|_| Error::WrongPassword)?,
+                    Some(commitment) => {
+                        let realms = match unlock {
+                            Unlock::PasswordThrough(_, r) => r.clone(),
+                            _ => crate::realms::Realms::the_server(&server),
+                        };
+                        let root = Self::open_through_realms(
+                            &endpoint,
+                            &server,
+                            &realms,
+                            account,
+                            &wrap,
+                            *commitment,
+                            p,
+                        )
+                        .await?;
+                        realms_used = Some(realms);
+                        root
+                    }
+                }
             }
             Unlock::RecoveryKey(k) => {
                 let Some(bytes) = recovery_wrap.filter(|_| log.recovery_wrap_hash().is_some())
@@ -593,8 +779,45 @@ impl Device {
             roots,
             log,
             endpoint,
+            realms: realms_used,
         };
         Self::set_up(parts, client).await
+    }
+
+    /// Open a realm-guarded password wrap: Argon2id, then `k` realms (each
+    /// counts a guess), then the wrap; on success every realm reached is
+    /// told so it resets its counter.
+    #[allow(clippy::too_many_arguments)]
+    async fn open_through_realms(
+        endpoint: &Endpoint,
+        server: &ServerInfo,
+        realms: &Realms,
+        account: AccountId,
+        wrap: &KeyWrap,
+        commitment: [u8; 32],
+        password: &Password,
+    ) -> Result<RootKey> {
+        let stretched = heavy(|| {
+            keylink_keys::StretchedPassword::derive(
+                password,
+                wrap.salt(),
+                wrap.params(),
+                server.net.kdf_policy(),
+            )
+        })
+        .map_err(|e| Error::BadSecret(e.to_string()))?;
+        let (kek, reached, _report) = crate::realms::recover_kek(
+            endpoint,
+            &server.net,
+            realms,
+            account,
+            commitment,
+            &stretched,
+        )
+        .await?;
+        let root = wrap.open_realm(&kek).map_err(|_| Error::WrongPassword)?;
+        crate::realms::unlock_all(&reached, account, commitment, &kek).await;
+        Ok(root)
     }
 
     /// New device: show a link code (through the server's relay, or
@@ -1096,7 +1319,12 @@ impl Device {
                 // An earlier attempt landed whole (its answer was lost).
                 return Ok(());
             }
-            let wraps = RotationWraps { password, recovery };
+            // Through realms, the new epoch's registration needs the new
+            // root key: rotate first, then set the password (below).
+            let wraps = RotationWraps {
+                password: password.filter(|_| self.realms.is_none()),
+                recovery,
+            };
             let rotation = heavy(|| {
                 if already_removed {
                     // The removal landed and its rotation did not (a server
@@ -1134,6 +1362,13 @@ impl Device {
             {
                 Ok(()) => {
                     self.sync().await?;
+                    if let (Some((p, params)), Some(_)) = (password, &self.realms) {
+                        self.set_password(p, params).await.map_err(|e| {
+                            Error::Device(format!(
+                                "the device was revoked and the account key rotated, but the password could not be set through the realms ({e}); run `keylink password change` to set it"
+                            ))
+                        })?;
+                    }
                     return Ok(());
                 }
                 Err(e) if e.code() == Some(FailureCode::Conflict) => continue,
@@ -1170,8 +1405,24 @@ impl Device {
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
         log.check_wrap(&wrap)
             .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-        let root = heavy(|| wrap.open_password(password, self.server.net.kdf_policy()))
-            .map_err(|_| Error::WrongPassword)?;
+        let root = match wrap.realm_registration() {
+            None => heavy(|| wrap.open_password(password, self.server.net.kdf_policy()))
+                .map_err(|_| Error::WrongPassword)?,
+            Some(commitment) => {
+                // Through the realms: a counted guess, reset once it opens.
+                let realms = self.known_realms()?;
+                Self::open_through_realms(
+                    &self.endpoint,
+                    &self.server,
+                    &realms,
+                    self.account,
+                    &wrap,
+                    *commitment,
+                    password,
+                )
+                .await?
+            }
+        };
         if !keylink_keys::primitives::ct_eq(
             root.expose_secret(),
             self.current_root()?.expose_secret(),
@@ -1191,18 +1442,22 @@ impl Device {
         new: &Password,
         params: KdfParams,
     ) -> Result<()> {
-        self.check_password(current).await?;
+        let pending = self.sync().await?.password_wrap_hash().is_none();
+        if !pending {
+            self.check_password(current).await?;
+        }
+        // With no password wrap (a rotation left it pending), holding a
+        // current device is the authority: there is no password to check.
+        self.set_password(new, params).await
+    }
+
+    /// Wrap the current root key under `password` — through the realms
+    /// this device knows, or without realms when it knows none — and record
+    /// the wrap. The caller has established the person's authority (the
+    /// current password, or a rotation this device just made).
+    async fn set_password(&mut self, password: &Password, params: KdfParams) -> Result<()> {
         let root = self.current_root()?.duplicate();
-        let wrap = heavy(|| {
-            KeyWrap::seal_password(
-                &root,
-                &self.account,
-                new,
-                params,
-                &mut self.server.net.rng(),
-            )
-        })
-        .map_err(|e| Error::BadSecret(e.to_string()))?;
+        let wrap = self.seal_password_wrap(&root, password, params).await?;
         self.put_wrap(&wrap).await?;
         let identity = self.identity.clone();
         let now = self.server.net.now_ms();
@@ -1270,6 +1525,129 @@ impl Device {
             set: log.recovery_wrap_hash().is_some(),
             changed_at,
         })
+    }
+
+    /// The account's realm set, as this device knows it.
+    pub fn realms(&self) -> Option<&Realms> {
+        self.realms.as_ref()
+    }
+
+    /// Pin the account's realm set on this device (a device that joined by
+    /// linking learns it this way: from the app, or `--realm`).
+    ///
+    /// # Errors
+    /// [`Error::KeyStore`].
+    pub fn set_realms(&mut self, realms: Option<Realms>) -> Result<()> {
+        if let Some(r) = &realms {
+            r.set()?;
+        }
+        self.config.set_realms(realms.as_ref());
+        let json =
+            serde_json::to_vec_pretty(&self.config).map_err(|_| Error::Internal("settings"))?;
+        self.store.save(DEVICE, &json)?;
+        self.realms = realms;
+        Ok(())
+    }
+
+    /// Ask every realm about the account's current registration, and clear
+    /// any lock a guesser left (a current device holds the realm-admin
+    /// key). Empty when the password wrap uses no realms.
+    ///
+    /// # Errors
+    /// [`Error::Realm`] if this device does not know the realm set; log and
+    /// network errors.
+    pub async fn check_realms(&mut self) -> Result<Vec<crate::realms::RealmCheck>> {
+        self.sync().await?;
+        let c = self.client().await?;
+        let bytes = match c
+            .request(&Request::GetWraps {
+                account: self.account,
+            })
+            .await
+            .map_err(|e| Error::from_server(&self.server.addr, e))?
+        {
+            Response::Wraps { password_wrap, .. } => password_wrap,
+            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
+        };
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        if log.password_wrap_hash().is_none() {
+            return Ok(Vec::new());
+        }
+        let wrap = KeyWrap::from_bytes(&bytes)
+            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+        log.check_wrap(&wrap)
+            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+        let Some(commitment) = wrap.realm_registration().copied() else {
+            return Ok(Vec::new());
+        };
+        let realms = self.realms.clone().ok_or_else(|| {
+            Error::Realm(
+                "this device does not know the account's realms; give them with --realm ADDR=FINGERPRINT".into(),
+            )
+        })?;
+        let roots: Vec<&RootKey> = self.roots.values().collect();
+        Ok(crate::realms::check_and_clear(
+            &self.endpoint,
+            &self.server.net,
+            &realms,
+            self.account,
+            commitment,
+            &roots,
+        )
+        .await)
+    }
+
+    fn known_realms(&self) -> Result<Realms> {
+        self.realms.clone().ok_or_else(|| {
+            Error::Realm(
+                "the account's password is guarded by realms this device does not know; give them with `keylink realms set --realm ADDR=FINGERPRINT`".into(),
+            )
+        })
+    }
+
+    /// A password wrap of `root`: registered with this device's realms
+    /// (replacing what each holds, with the realm-admin key of whichever
+    /// root key of this device it names), or without realms when this
+    /// device knows none.
+    async fn seal_password_wrap(
+        &self,
+        root: &RootKey,
+        password: &Password,
+        params: KdfParams,
+    ) -> Result<KeyWrap> {
+        let net = self.server.net.clone();
+        let Some(realms) = &self.realms else {
+            return heavy(|| {
+                KeyWrap::seal_password(root, &self.account, password, params, &mut net.rng())
+            })
+            .map_err(|e| Error::BadSecret(e.to_string()));
+        };
+        let mut salt = [0u8; keylink_keys::wrap::WRAP_SALT_LEN];
+        rand_core::Rng::fill_bytes(&mut net.rng(), &mut salt);
+        let stretched =
+            heavy(|| keylink_keys::StretchedPassword::derive_for_sealing(password, &salt, params))
+                .map_err(|e| Error::BadSecret(e.to_string()))?;
+        let roots: Vec<&RootKey> = self.roots.values().collect();
+        let (reg, _skipped) = crate::realms::register_all(
+            &self.endpoint,
+            &net,
+            realms,
+            self.account,
+            root,
+            &roots,
+            &stretched,
+        )
+        .await?;
+        KeyWrap::seal_realm(
+            root,
+            &self.account,
+            params,
+            salt,
+            reg.descriptor.commitment(),
+            &reg.kek,
+            &mut net.rng(),
+        )
+        .map_err(|e| Error::BadSecret(e.to_string()))
     }
 
     async fn put_wrap(&mut self, wrap: &KeyWrap) -> Result<()> {
@@ -1487,6 +1865,9 @@ fn saver<'a>(
             roots,
             log: l.log.clone(),
             endpoint: endpoint.clone(),
+            // Linking does not carry the realm set: an app configures it,
+            // the command line takes it with --realm.
+            realms: None,
         })
         .map_err(|e| e.to_string());
         let ok = r.is_ok();

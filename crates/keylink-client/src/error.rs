@@ -101,6 +101,33 @@ pub enum Error {
     /// A task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// A realm refused or failed (registration, a bad realm set).
+    #[error("{0}")]
+    Realm(String),
+    /// Fewer than `k` realms gave a valid answer; the password was not tested.
+    #[error(
+        "{needed} of {of} realms are needed, {answered} answered; the password was not tested. {detail}"
+    )]
+    RealmsUnavailable {
+        /// Realms needed.
+        needed: u8,
+        /// Realms in the set.
+        of: usize,
+        /// Valid answers.
+        answered: u8,
+        /// Which realms failed, and why.
+        detail: String,
+    },
+    /// The realms refuse further password guesses for this account.
+    #[error(
+        "password recovery is locked after {wrong_guesses} wrong guesses; recover with the recovery key or link from a current device, which clears the lock. {detail}"
+    )]
+    RecoveryLocked {
+        /// Wrong guesses counted.
+        wrong_guesses: u32,
+        /// Per realm.
+        detail: String,
+    },
 }
 
 impl Error {

@@ -75,16 +75,18 @@ mod error;
 mod keystore;
 pub mod link;
 mod network;
+mod realms;
 mod remote;
 
 pub use device::{
-    BackupSummary, Device, DeviceView, RecoveryStatus, ShownForNew, ShownLink, SnapshotInfo,
-    Unlock, account_id_for, set_connect_timeout,
+    BackupSummary, Device, DeviceView, NewAccount, RecoveryStatus, ShownForNew, ShownLink,
+    SnapshotInfo, Unlock, account_id_for, set_connect_timeout,
 };
 pub use error::{Error, Result};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
 pub use network::{Net, Network, Udp};
 
+pub use realms::{RealmCheck, RealmInfo, RealmReport, Realms};
 pub use remote::RemoteStore;
 
 pub use link::{

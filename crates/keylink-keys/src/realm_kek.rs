@@ -57,6 +57,26 @@ impl StretchedPassword {
         Ok(Self(*out))
     }
 
+    /// Run Argon2id to seal a new wrap with `params`: checked as
+    /// [`KeyWrap::seal_password`](crate::KeyWrap::seal_password) checks
+    /// them (the ceiling; the floor unless the parameters were made with
+    /// [`KdfParams::insecure_for_tests`]).
+    ///
+    /// # Errors
+    /// [`crate::Error::ParamsAboveCeiling`] or [`crate::Error::ParamsBelowFloor`].
+    pub fn derive_for_sealing(
+        password: &Password,
+        salt: &[u8; WRAP_SALT_LEN],
+        params: KdfParams,
+    ) -> Result<Self> {
+        let policy = if params.is_insecure() {
+            KdfPolicy::insecure_accept_weak()
+        } else {
+            KdfPolicy::default()
+        };
+        Self::derive(password, salt, params, policy)
+    }
+
     /// The OPRF input: `label ‖ account id ‖ Argon2id output`. The password
     /// itself never reaches the OPRF.
     pub fn oprf_input(&self, account: &AccountId) -> Zeroizing<Vec<u8>> {

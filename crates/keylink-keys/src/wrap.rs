@@ -157,6 +157,11 @@ impl KdfParams {
         }
     }
 
+    /// Whether these were made by [`KdfParams::insecure_for_tests`].
+    pub const fn is_insecure(&self) -> bool {
+        self.insecure
+    }
+
     /// Memory cost in KiB.
     pub const fn m_kib(&self) -> u32 {
         self.m_kib

@@ -86,4 +86,4 @@ pub use error::{Error, Result};
 pub use oprf::{Blind, Evaluation, OprfKey, Ristretto255Sha512, Voprf};
 pub use policy::{DEFAULT_ATTEMPTS, GuessPolicy, Throttle};
 pub use realm::{GuessAnswer, RealmRecord, RealmStatus};
-pub use registration::{Descriptor, Handover, RegisterRequest, Slot};
+pub use registration::{AdminReset, Descriptor, Handover, RegisterRequest, Slot};

@@ -20,7 +20,7 @@ use crate::codec::Reader;
 use crate::error::{Error, Result};
 use crate::oprf::{ELEMENT_LEN, Evaluation, OprfKey, Ristretto255Sha512, SCALAR_LEN, Voprf};
 use crate::policy::Throttle;
-use crate::registration::{Descriptor, Handover, MAX_DESCRIPTOR_LEN, RegisterRequest};
+use crate::registration::{AdminReset, Descriptor, Handover, MAX_DESCRIPTOR_LEN, RegisterRequest};
 
 /// Magic of a stored realm record.
 pub const RECORD_MAGIC: [u8; 4] = *b"KLRR";
@@ -310,6 +310,41 @@ impl RealmRecord {
         }
         if !self.unlock_tag.matches(tag) {
             return Err(Error::BadUnlockTag);
+        }
+        let mut next = self.duplicate();
+        next.used = 0;
+        Ok((next, self.used))
+    }
+
+    /// Clear the guess counter on the held admin key's word (a current
+    /// device answering a lock). Returns the new record and the guesses
+    /// that had been counted.
+    ///
+    /// # Errors
+    /// [`Error::WrongAccount`], [`Error::WrongRegistration`],
+    /// [`Error::NotAuthorized`], or [`Error::StaleRegistration`] when the
+    /// count has moved since the device read it (read the status again).
+    pub fn admin_reset(&self, r: &AdminReset) -> Result<(RealmRecord, u16)> {
+        if self.descriptor.account() != &r.account {
+            return Err(Error::WrongAccount);
+        }
+        if self.commitment() != r.commitment {
+            return Err(Error::WrongRegistration);
+        }
+        verify_with(
+            &self.admin,
+            SignatureContext::RealmAdmin,
+            &r.signed_message(),
+            &r.signature,
+        )
+        .map_err(|_| Error::NotAuthorized {
+            what: "the held realm-admin key did not sign this reset",
+        })?;
+        if r.total != self.total {
+            return Err(Error::StaleRegistration {
+                got: r.total,
+                held: self.total,
+            });
         }
         let mut next = self.duplicate();
         next.used = 0;

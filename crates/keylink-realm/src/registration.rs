@@ -384,6 +384,84 @@ impl Drop for RegisterRequest {
     }
 }
 
+/// Magic of an admin reset.
+pub const RESET_MAGIC: [u8; 4] = *b"KLRX";
+/// What an admin reset's signed message starts with.
+const RESET_TAG: &[u8] = b"admin-reset";
+
+/// Clears a realm's guess counter on the word of the realm-admin key: what
+/// a current device sends when a realm reports the registration locked, so
+/// an attacker who burned the guesses disables password-only recovery
+/// only until a current device comes online. It names the lifetime count
+/// the device read, so it cannot be replayed once the count has moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminReset {
+    /// The account.
+    pub account: AccountId,
+    /// The registration.
+    pub commitment: [u8; COMMITMENT_LEN],
+    /// The realm's lifetime guess count, as the device read it.
+    pub total: u64,
+    /// Signature by the admin key the realm holds.
+    pub signature: [u8; 64],
+}
+
+impl AdminReset {
+    /// Sign a reset with the held admin key.
+    pub fn sign(
+        account: AccountId,
+        commitment: [u8; COMMITMENT_LEN],
+        total: u64,
+        admin: &RealmAdminKey,
+    ) -> Self {
+        let mut r = Self {
+            account,
+            commitment,
+            total,
+            signature: [0; 64],
+        };
+        r.signature = admin.sign(&r.signed_message());
+        r
+    }
+
+    /// `"admin-reset" ‖ account ‖ commitment ‖ total u64`.
+    pub fn signed_message(&self) -> Vec<u8> {
+        let mut m = Vec::with_capacity(RESET_TAG.len() + 16 + COMMITMENT_LEN + 8);
+        m.extend_from_slice(RESET_TAG);
+        m.extend_from_slice(self.account.as_bytes());
+        m.extend_from_slice(&self.commitment);
+        m.extend_from_slice(&self.total.to_be_bytes());
+        m
+    }
+
+    /// `magic ‖ version ‖ signed fields (without the tag) ‖ signature`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + 16 + COMMITMENT_LEN + 8 + 64);
+        out.extend_from_slice(&RESET_MAGIC);
+        out.push(REQUEST_VERSION);
+        out.extend_from_slice(&self.signed_message()[RESET_TAG.len()..]);
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    /// Parse a reset.
+    ///
+    /// # Errors
+    /// The codec's errors.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::new(bytes);
+        r.header(&RESET_MAGIC, REQUEST_VERSION, "admin reset")?;
+        let reset = Self {
+            account: AccountId::from_bytes(r.array()?),
+            commitment: r.array()?,
+            total: r.u64()?,
+            signature: r.array()?,
+        };
+        r.finish()?;
+        Ok(reset)
+    }
+}
+
 /// Moves a registration to a new realm-admin key without changing the
 /// OPRF key: what a revocation sends every realm, so the revoked device's
 /// copy of the old root key no longer authorises anything there.

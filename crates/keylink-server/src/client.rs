@@ -335,6 +335,19 @@ impl ServerClient {
         expect_done(r).map(|_| ())
     }
 
+    /// Clear a locked counter with the admin key; returns the guesses it
+    /// had counted.
+    ///
+    /// # Errors
+    /// [`ClientError`]; `Forbidden` for a key the realm does not hold,
+    /// `Conflict` when the count moved since the status was read.
+    pub async fn realm_reset(&self, reset: Vec<u8>) -> Result<u32, ClientError> {
+        match self.request(&Request::RealmReset { reset }).await? {
+            Response::RealmUnlocked { guesses } => Ok(guesses),
+            _ => Err(ClientError::Unexpected),
+        }
+    }
+
     /// Send a hand-over.
     ///
     /// # Errors

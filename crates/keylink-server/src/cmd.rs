@@ -179,8 +179,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     println!("keylink-server listening on {}", server.local_addr()?);
     println!("certificate fingerprint: {}", server.fingerprint());
     if !args.no_realm {
-        println!(
-            "realm: guess counters in {}",
+        // Standard error: standard output's two lines are what scripts read.
+        eprintln!(
+            "realm: password guess counters in {} (back this folder up)",
             args.data.join("realm").display()
         );
     }

@@ -316,6 +316,11 @@ async fn dispatch(
             realm(shared)?.handover(&handover).await?;
             Ok(Response::Done { created: true })
         }
+        Request::RealmReset { reset } => {
+            limit(shared.by_addr.allow(&peer, now()))?;
+            let guesses = realm(shared)?.admin_reset(&reset).await?;
+            Ok(Response::RealmUnlocked { guesses })
+        }
         Request::Hello { .. }
         | Request::Auth { .. }
         | Request::RelayOpen

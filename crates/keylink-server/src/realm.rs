@@ -14,7 +14,9 @@
 use std::sync::Arc;
 
 use keylink_keys::{AccountId, UnlockTag};
-use keylink_realm::{Error as RealmError, Handover, RealmRecord, RegisterRequest, Throttle};
+use keylink_realm::{
+    AdminReset, Error as RealmError, Handover, RealmRecord, RegisterRequest, Throttle,
+};
 use keylink_store::{ObjectKey, Put, Store, StoreError};
 use keylink_wire::server::FailureCode;
 
@@ -128,6 +130,23 @@ impl Realm {
             if self.write(&account, generation, &next).await? {
                 tracing::info!(account = %account, epoch = req.descriptor.epoch().0, "realm registration stored");
                 return Ok(());
+            }
+        }
+        Err(busy())
+    }
+
+    /// Clear a counter on the admin key's word.
+    pub(crate) async fn admin_reset(&self, bytes: &[u8]) -> Result<u32, Refusal> {
+        let r = AdminReset::from_bytes(bytes).map_err(refusal)?;
+        for _ in 0..CAS_ATTEMPTS {
+            let (generation, record) = self.latest(&r.account).await?.ok_or_else(not_registered)?;
+            let (next, used) = record.admin_reset(&r).map_err(refusal)?;
+            if used == 0 {
+                return Ok(0);
+            }
+            if self.write(&r.account, generation + 1, &next).await? {
+                tracing::info!(account = %r.account, "realm counter cleared by the admin key");
+                return Ok(u32::from(used));
             }
         }
         Err(busy())

@@ -204,6 +204,11 @@ pub enum Request {
         /// The hand-over bytes.
         handover: Vec<u8>,
     },
+    /// Clear a guess counter on the realm-admin key's word.
+    RealmReset {
+        /// The reset bytes.
+        reset: Vec<u8>,
+    },
 }
 
 /// A response.
@@ -358,6 +363,9 @@ impl Wire for Request {
             Request::RealmHandover { handover } => B::RealmHandover(proto::RealmHandover {
                 handover: handover.clone(),
             }),
+            Request::RealmReset { reset } => B::RealmReset(proto::RealmReset {
+                reset: reset.clone(),
+            }),
         };
         proto::Request {
             version: WIRE_VERSION,
@@ -454,6 +462,7 @@ impl Wire for Request {
             B::RealmHandover(proto::RealmHandover { handover }) => {
                 Request::RealmHandover { handover }
             }
+            B::RealmReset(proto::RealmReset { reset }) => Request::RealmReset { reset },
         })
     }
 }

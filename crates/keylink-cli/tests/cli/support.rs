@@ -23,6 +23,12 @@ impl Drop for ServerProcess {
 }
 
 pub fn server(data: &Path) -> ServerProcess {
+    server_with(data, "127.0.0.1:0", &[])
+}
+
+/// A server at `listen` with extra flags (a realm test restarts one at the
+/// address its clients pinned).
+pub fn server_with(data: &Path, listen: &str, extra: &[&str]) -> ServerProcess {
     // The test recovers the account several times in a second: more wrap
     // fetches than the default per-account limit allows.
     let config = data.with_extension("toml");
@@ -32,7 +38,8 @@ pub fn server(data: &Path) -> ServerProcess {
         .arg(data)
         .arg("--config")
         .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
+        .args(extra)
         .env("RUST_LOG", "trace")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(

@@ -508,3 +508,38 @@ fn a_realm_wrap_opens_only_with_the_password_and_k_realms() {
         "wrong_secret_or_tampered"
     );
 }
+
+#[test]
+fn a_locked_registration_is_cleared_by_the_current_admin_key_only_and_once() {
+    use keylink_realm::AdminReset;
+    let mut r = crate::registered(1, 1, 2, "pw pw pw pw", 110);
+    let commitment = r.reg.descriptor.commitment();
+    for _ in 0..2 {
+        r.records[0] = r.records[0]
+            .begin_guess(&commitment, 0, Throttle::NONE)
+            .unwrap();
+    }
+    assert!(r.records[0].status().locked());
+    let admin = r.root.realm_admin_key(&r.account);
+    let total = r.records[0].status().total;
+    // Someone without the root key cannot clear it.
+    let mut rng = crate::rng(111);
+    let stranger = RootKey::generate(Epoch(0), &mut rng).realm_admin_key(&r.account);
+    let forged = AdminReset::sign(r.account, commitment, total, &stranger);
+    assert_eq!(
+        r.records[0].admin_reset(&forged).unwrap_err().class(),
+        "not_authorized"
+    );
+    // The current device can, and the realm says how many were counted.
+    let reset =
+        AdminReset::from_bytes(&AdminReset::sign(r.account, commitment, total, &admin).to_bytes())
+            .unwrap();
+    let (cleared, counted) = r.records[0].admin_reset(&reset).unwrap();
+    assert_eq!((counted, cleared.status().used), (2, 0));
+    // Once the count has moved, the same reset is refused (no replay).
+    let moved = cleared.begin_guess(&commitment, 0, Throttle::NONE).unwrap();
+    assert_eq!(
+        moved.admin_reset(&reset).unwrap_err().class(),
+        "stale_registration"
+    );
+}
