@@ -75,7 +75,10 @@ fn two_of_three_realms_through_the_binaries() {
     }
     // …and then the right one is refused, with the reason.
     let e = env.fails(recover("x", "pw"));
-    assert!(e.contains("password recovery is locked after 10 wrong guesses"), "{e}");
+    assert!(
+        e.contains("password recovery is locked after 10 wrong guesses"),
+        "{e}"
+    );
 
     // A current device clears the lock and says so; the password works again.
     let mut c = env.cmd(&p("a"));

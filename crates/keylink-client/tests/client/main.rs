@@ -7,4 +7,5 @@ mod device;
 mod evil_relay;
 mod link_e2e;
 mod link_failures;
+mod offline_attacker;
 mod support;
