@@ -19,7 +19,9 @@ use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
 use keylink_account::{HistoryAction, Joined};
 use keylink_client::link::{LinkOptions, ServerInfo, ShowVia};
-use keylink_client::{Device, FileKeyStore, KeyStore, NewAccount, RealmInfo, Realms, Unlock};
+use keylink_client::{
+    Device, FileKeyStore, KeyStore, NewAccount, RealmInfo, Realms, RecoveryUpdate, Unlock,
+};
 use keylink_keys::{KdfParams, Password, RecoveryKey};
 use keylink_net::Fingerprint;
 use keylink_wire::account::DeviceName;
@@ -70,6 +72,21 @@ struct ServerFlags {
     /// The server's certificate fingerprint, as it printed it (sha256:…).
     #[arg(long)]
     fingerprint: String,
+}
+
+/// What a new key epoch does with the recovery key.
+#[derive(clap::Args, Debug, Clone)]
+struct RecoveryFlags {
+    /// Keep the recovery key working: read it from this file (it must open
+    /// the current recovery wrap).
+    #[arg(long, env = "KEYLINK_RECOVERY_KEY_FILE", conflicts_with_all = ["new_recovery_key", "drop_recovery_key"])]
+    recovery_key_file: Option<PathBuf>,
+    /// Replace the recovery key with a new one (shown once).
+    #[arg(long, conflicts_with = "drop_recovery_key")]
+    new_recovery_key: bool,
+    /// Have no recovery key from now on.
+    #[arg(long)]
+    drop_recovery_key: bool,
 }
 
 /// Which realms guard the password (docs/protocol.md §19).
@@ -226,16 +243,32 @@ enum DevicesCommand {
         /// Revoke without asking.
         #[arg(long)]
         yes: bool,
+        /// Change the password in the same step: the revoked device's
+        /// holder, who may know the old one, gets nothing new with it.
+        #[arg(long)]
+        change_password: bool,
+        /// With --change-password: read the new password from this file.
+        #[arg(long, env = "KEYLINK_NEW_PASSWORD_FILE", requires = "change_password")]
+        new_password_file: Option<PathBuf>,
     },
 }
 
 #[derive(Subcommand, Debug)]
 enum PasswordCommand {
-    /// Set a new password (the current one is asked first).
+    /// Set a new password (the current one is asked first). This starts a
+    /// new key epoch: an old password wrap with the old password opens
+    /// only what came before.
     Change {
         /// Read the new password from this file instead of the terminal.
         #[arg(long, env = "KEYLINK_NEW_PASSWORD_FILE")]
         new_password_file: Option<PathBuf>,
+        #[command(flatten)]
+        recovery: RecoveryFlags,
+        #[command(flatten)]
+        realms: RealmFlags,
+        /// Keep (or move to) a password wrap without realms.
+        #[arg(long, conflicts_with_all = ["realms", "realms_needed"])]
+        insecure_no_realm: bool,
     },
 }
 
@@ -367,6 +400,22 @@ fn password(cli: &Cli, prompt: &str, confirm: bool) -> anyhow::Result<Password> 
         }
     }
     Password::new(&first).map_err(|e| anyhow!("{e}"))
+}
+
+/// The new password: from `file`, or typed twice at the terminal.
+fn new_password(file: Option<&Path>) -> anyhow::Result<Password> {
+    match file {
+        Some(f) => Password::new(&read_secret(Some(f), "New account password")?)
+            .map_err(|e| anyhow!("{e}")),
+        None => {
+            let first = read_secret(None, "New account password")?;
+            let again = read_secret(None, "Repeat it")?;
+            if *again != *first {
+                bail!("the two passwords differ; nothing was changed");
+            }
+            Password::new(&first).map_err(|e| anyhow!("{e}"))
+        }
+    }
 }
 
 fn recovery_key(file: Option<&Path>) -> anyhow::Result<RecoveryKey> {
@@ -797,6 +846,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     device: who,
                     recovery_key_file,
                     yes,
+                    change_password,
+                    new_password_file,
                 }),
         } => {
             let mut device = Device::open(store(&cli)?)?;
@@ -822,12 +873,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // A typo here would seal the new key under a password nobody
             // knows: check it opens the current wrap first.
             device.check_password(&pw).await?;
+            let new = if *change_password {
+                Some(new_password(new_password_file.as_deref())?)
+            } else {
+                None
+            };
             let rk = match recovery_key_file {
                 Some(f) => Some(recovery_key(Some(f))?),
                 None => None,
             };
             device
-                .revoke(target, Some((&pw, KdfParams::DEFAULT)), rk.as_ref())
+                .revoke(
+                    target,
+                    Some((new.as_ref().unwrap_or(&pw), KdfParams::DEFAULT)),
+                    rk.as_ref(),
+                )
                 .await?;
             if cli.json {
                 print_json(
@@ -835,6 +895,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             } else {
                 say!("Revoked {target}; the account key was rotated.");
+                if new.is_some() {
+                    say!(
+                        "The new password protects the new key; the old one opens nothing written from now on."
+                    );
+                }
                 if rk.is_none() {
                     say!(
                         "The recovery key no longer opens the account: run `keylink recovery-key rotate` for a new one."
@@ -843,28 +908,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Password(PasswordCommand::Change { new_password_file }) => {
+        Command::Password(PasswordCommand::Change {
+            new_password_file,
+            recovery,
+            realms,
+            insecure_no_realm,
+        }) => {
             let mut device = Device::open(store(&cli)?)?;
-            let current = password(&cli, "Current account password", false)?;
-            let new = match new_password_file {
-                Some(f) => Password::new(&read_secret(Some(f), "New account password")?)
-                    .map_err(|e| anyhow!("{e}"))?,
-                None => {
-                    let first = read_secret(None, "New account password")?;
-                    let again = read_secret(None, "Repeat it")?;
-                    if *again != *first {
-                        bail!("the two passwords differ; nothing was changed");
-                    }
-                    Password::new(&first).map_err(|e| anyhow!("{e}"))?
-                }
-            };
-            device
-                .change_password(&current, &new, KdfParams::DEFAULT)
-                .await?;
-            if cli.json {
-                print_json(&json!({ "password_changed": true }));
+            if *insecure_no_realm {
+                device.set_realms(None)?;
+            } else if !realms.realms.is_empty() || device.realms().is_none() {
+                // Named realms, or an account moving to realms: by default
+                // the server as the one realm.
+                let set = realm_set(realms, &device.server())?;
+                device.set_realms(Some(set))?;
+            }
+            let has_recovery = device.recovery_status().await?.set;
+            let kept;
+            let update = if let Some(f) = &recovery.recovery_key_file {
+                kept = recovery_key(Some(f))?;
+                RecoveryUpdate::Keep(&kept)
+            } else if recovery.new_recovery_key {
+                RecoveryUpdate::Replace
+            } else if recovery.drop_recovery_key || !has_recovery {
+                RecoveryUpdate::Drop
             } else {
-                say!("Password changed; the old one no longer opens the account.");
+                bail!(
+                    "a password change starts a new key epoch: give --recovery-key-file to keep the recovery key working, --new-recovery-key to replace it, or --drop-recovery-key; nothing was changed"
+                );
+            };
+            let current = password(&cli, "Current account password", false)?;
+            let new = new_password(new_password_file.as_deref())?;
+            let fresh = device
+                .change_password(&current, &new, KdfParams::DEFAULT, update)
+                .await?;
+            let digits = fresh.as_ref().map(|k| k.to_display());
+            if cli.json {
+                print_json(&json!({ "password_changed": true, "recovery_key": digits.as_deref() }));
+            } else {
+                say!(
+                    "Password changed and the account key rotated; the old password opens nothing written from now on."
+                );
+                if let Some(d) = digits {
+                    say!("New recovery key (shown once; the old one no longer works):");
+                    say!("  {}", d.as_str());
+                }
             }
             Ok(())
         }

@@ -151,6 +151,19 @@ pub struct NewAccount<'a> {
     pub realms: Option<Realms>,
 }
 
+/// What a password change does with the recovery key. The change starts
+/// a new epoch, whose root key must be wrapped again under the recovery key
+/// for it to keep working.
+#[derive(Clone, Copy, Debug)]
+pub enum RecoveryUpdate<'a> {
+    /// Keep this one (re-entered; it must open the current recovery wrap).
+    Keep(&'a RecoveryKey),
+    /// Make a new one (returned, to show once); the old one stops working.
+    Replace,
+    /// None from now on (or the account has none).
+    Drop,
+}
+
 /// Which secret opens the account on a fresh device.
 pub enum Unlock<'a> {
     /// The account password. A realm-guarded wrap is opened through the
@@ -1301,6 +1314,18 @@ impl Device {
                 "a device cannot revoke itself; revoke it from another device".into(),
             ));
         }
+        self.rotate_with(Some(target), password, recovery).await
+    }
+
+    /// Start a new epoch — removing `target` first, if given — with a fresh
+    /// root key sealed to every remaining device, wrapped under `password`
+    /// and `recovery` when given.
+    async fn rotate_with(
+        &mut self,
+        target: Option<DeviceId>,
+        password: Option<(&Password, KdfParams)>,
+        recovery: Option<&RecoveryKey>,
+    ) -> Result<()> {
         let identity = self.identity.clone();
         let net = self.server.net.clone();
         let mut rng = net.rng();
@@ -1314,7 +1339,7 @@ impl Device {
                 .filter(|k| k.epoch() < root.epoch())
                 .map(RootKey::duplicate)
                 .collect();
-            let already_removed = log.revoked_at(&target).is_some();
+            let already_removed = target.is_some_and(|t| log.revoked_at(&t).is_some());
             if already_removed && !log.rotation_pending() {
                 // An earlier attempt landed whole (its answer was lost).
                 return Ok(());
@@ -1325,24 +1350,21 @@ impl Device {
                 password: password.filter(|_| self.realms.is_none()),
                 recovery,
             };
-            let rotation = heavy(|| {
-                if already_removed {
-                    // The removal landed and its rotation did not (a server
-                    // that failed part-way): finish it.
-                    log.rotate(&identity, &root, &older, wraps, net.now_ms(), &mut rng)
-                } else {
-                    log.revoke(
-                        &identity,
-                        &root,
-                        &older,
-                        target,
-                        wraps,
-                        net.now_ms(),
-                        &mut rng,
-                    )
-                }
+            let rotation = heavy(|| match target {
+                Some(target) if !already_removed => log.revoke(
+                    &identity,
+                    &root,
+                    &older,
+                    target,
+                    wraps,
+                    net.now_ms(),
+                    &mut rng,
+                ),
+                // The removal landed and its rotation did not (a server
+                // that failed part-way): finish it. Or a rotation alone.
+                _ => log.rotate(&identity, &root, &older, wraps, net.now_ms(), &mut rng),
             })
-            .map_err(|e| Error::Device(format!("cannot revoke: {e}")))?;
+            .map_err(|e| Error::Device(format!("cannot rotate the account key: {e}")))?;
             // The new wraps first: a crash after this leaves wraps nobody
             // uses, never a log naming a wrap the server does not have.
             for w in [&rotation.password_wrap, &rotation.recovery_wrap]
@@ -1441,21 +1463,91 @@ impl Device {
         current: &Password,
         new: &Password,
         params: KdfParams,
-    ) -> Result<()> {
-        let pending = self.sync().await?.password_wrap_hash().is_none();
+        recovery: RecoveryUpdate<'_>,
+    ) -> Result<Option<RecoveryKey>> {
+        let log = self.sync().await?;
+        let pending = log.password_wrap_hash().is_none();
+        let has_recovery = log.recovery_wrap_hash().is_some();
         if !pending {
             self.check_password(current).await?;
         }
         // With no password wrap (a rotation left it pending), holding a
         // current device is the authority: there is no password to check.
-        self.set_password(new, params).await
+        let fresh = match recovery {
+            RecoveryUpdate::Keep(k) => {
+                if !has_recovery {
+                    return Err(Error::NoWrap(
+                        "the account has no recovery key set to keep; replace it instead",
+                    ));
+                }
+                self.check_recovery_key(k).await?;
+                None
+            }
+            RecoveryUpdate::Replace => Some(RecoveryKey::generate(&mut self.server.net.rng())),
+            RecoveryUpdate::Drop => None,
+        };
+        let keep = match recovery {
+            RecoveryUpdate::Keep(k) => Some(k),
+            _ => fresh.as_ref(),
+        };
+        // A new epoch: whoever kept an old wrap and learns the old password
+        // opens only what came before the change.
+        let through_realms = self.realms.is_some();
+        let wraps = (!through_realms).then_some((new, params));
+        self.rotate_with(None, wraps, keep).await?;
+        if through_realms {
+            self.set_password(new, params).await.map_err(|e| {
+                Error::Device(format!(
+                    "the account key was rotated, but the new password could not be set through the realms ({e}); run `keylink password change` again"
+                ))
+            })?;
+        }
+        Ok(fresh)
+    }
+
+    /// Check that `key` opens the account's current recovery wrap.
+    async fn check_recovery_key(&mut self, key: &RecoveryKey) -> Result<()> {
+        let c = self.client().await?;
+        let bytes = match c
+            .request(&Request::GetWraps {
+                account: self.account,
+            })
+            .await
+            .map_err(|e| Error::from_server(&self.server.addr, e))?
+        {
+            Response::Wraps { recovery_wrap, .. } => {
+                recovery_wrap.ok_or(Error::NoWrap("the account has no recovery key set"))?
+            }
+            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
+        };
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        let wrap = KeyWrap::from_bytes(&bytes)
+            .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
+        log.check_wrap(&wrap)
+            .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
+        let root = wrap
+            .open_recovery(key)
+            .map_err(|_| Error::WrongRecoveryKey)?;
+        if !keylink_keys::primitives::ct_eq(
+            root.expose_secret(),
+            self.current_root()?.expose_secret(),
+        ) {
+            return Err(Error::BadLog("the recovery wrap holds another key".into()));
+        }
+        Ok(())
+    }
+
+    /// Wrap the current root key under `password` and record it, without
+    /// a new epoch.
+    async fn set_password(&mut self, password: &Password, params: KdfParams) -> Result<()> {
+        self.set_password_wrap(password, params).await
     }
 
     /// Wrap the current root key under `password` — through the realms
     /// this device knows, or without realms when it knows none — and record
     /// the wrap. The caller has established the person's authority (the
     /// current password, or a rotation this device just made).
-    async fn set_password(&mut self, password: &Password, params: KdfParams) -> Result<()> {
+    async fn set_password_wrap(&mut self, password: &Password, params: KdfParams) -> Result<()> {
         let root = self.current_root()?.duplicate();
         let wrap = self.seal_password_wrap(&root, password, params).await?;
         self.put_wrap(&wrap).await?;

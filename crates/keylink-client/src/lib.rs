@@ -79,8 +79,8 @@ mod realms;
 mod remote;
 
 pub use device::{
-    BackupSummary, Device, DeviceView, NewAccount, RecoveryStatus, ShownForNew, ShownLink,
-    SnapshotInfo, Unlock, account_id_for, set_connect_timeout,
+    BackupSummary, Device, DeviceView, NewAccount, RecoveryStatus, RecoveryUpdate, ShownForNew,
+    ShownLink, SnapshotInfo, Unlock, account_id_for, set_connect_timeout,
 };
 pub use error::{Error, Result};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};

@@ -1038,11 +1038,24 @@ impl Account {
             return;
         };
         let params = self.params;
+        // The change starts a new epoch: the recovery key is re-entered to
+        // keep it working, as a person following the prompt would.
+        let recovery = self
+            .recovery
+            .as_ref()
+            .and_then(|r| keylink_keys::RecoveryKey::parse(r).ok());
+        let update = match &recovery {
+            Some(k) => keylink_client::RecoveryUpdate::Keep(k),
+            None => keylink_client::RecoveryUpdate::Drop,
+        };
         let Some(device) = self.devices[a].device.as_mut() else {
             return;
         };
         let t = Instant::now();
-        let r = device.change_password(&cur, &next, params).await;
+        let r = device
+            .change_password(&cur, &next, params, update)
+            .await
+            .map(|_| ());
         ctx.stats()
             .op(Op::ChangePassword, r.is_ok(), t.elapsed(), ctx.start);
         self.note(format!(

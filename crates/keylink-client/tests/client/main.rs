@@ -8,4 +8,5 @@ mod evil_relay;
 mod link_e2e;
 mod link_failures;
 mod offline_attacker;
+mod password_change;
 mod support;

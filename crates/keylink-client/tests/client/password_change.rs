@@ -1,0 +1,118 @@
+//! A password change starts a new epoch (issue 14, must-show 6): an old
+//! password wrap with the old password opens only what came before, while
+//! the new password and the kept recovery key open everything.
+
+use std::sync::Arc;
+
+use keylink_backup::KeyRing;
+use keylink_client::{Device, FileKeyStore, RecoveryUpdate, Unlock};
+use keylink_keys::{KdfParams, KdfPolicy, KeyWrap, Password};
+use keylink_store::LocalDirStore;
+use keylink_wire::account::DeviceName;
+use keylink_wire::server::{Request, Response};
+
+use crate::support::*;
+
+fn home(dir: &std::path::Path, name: &str) -> Arc<FileKeyStore> {
+    Arc::new(FileKeyStore::open(dir.join(name)).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_wrap_with_the_old_password_opens_nothing_written_after_a_change() {
+    // Several recoveries in a second: more wrap fetches than the default allows.
+    let w = world_with(keylink_server::ServerConfig {
+        wraps_per_account: (100, 10.0),
+        ..Default::default()
+    })
+    .await;
+    let t = tempfile::tempdir().unwrap();
+    let old = Password::new("the old password, leaked").unwrap();
+    let new = Password::new("the new password, private").unwrap();
+    let (mut a, rk) = Device::create(
+        home(t.path(), "a"),
+        w.info.clone(),
+        "epoch-on-change",
+        &DeviceName::new("phone").unwrap(),
+        &old,
+        KdfParams::DEFAULT,
+        true,
+    )
+    .await
+    .unwrap();
+    let rk = rk.unwrap();
+    // Someone keeps the password wrap of today (the server keeps them all).
+    let c = client(&w.info).await;
+    let kept = match c
+        .request(&Request::GetWraps {
+            account: a.account(),
+        })
+        .await
+        .unwrap()
+    {
+        Response::Wraps { password_wrap, .. } => KeyWrap::from_bytes(&password_wrap).unwrap(),
+        _ => panic!("no wraps"),
+    };
+
+    let fresh = a
+        .change_password(&old, &new, KdfParams::DEFAULT, RecoveryUpdate::Keep(&rk))
+        .await
+        .unwrap();
+    assert!(fresh.is_none(), "the recovery key was kept, not replaced");
+    let src = t.path().join("after");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("secret.txt"), "written after the change").unwrap();
+    a.backup(&[src], |_| {}).await.unwrap();
+
+    // The kept wrap opens with the old password — to the old epoch's key.
+    let old_root = kept.open_password(&old, KdfPolicy::default()).unwrap();
+    let log = a.sync().await.unwrap().clone();
+    assert!(
+        log.epoch() > old_root.epoch(),
+        "the change started a new epoch"
+    );
+    // With it, the snapshot written after the change does not open.
+    let mut keys = KeyRing::new();
+    keys.insert(old_root);
+    let store = LocalDirStore::open(w._dir.path().join("store")).unwrap();
+    let me = a.device_id();
+    let target = t.path().join("thief");
+    let stolen = tokio::task::spawn_blocking(move || {
+        keylink_backup::restore(&store, &log, &keys, me, &target)
+    })
+    .await
+    .unwrap();
+    assert!(
+        stolen.is_err(),
+        "the old epoch's key opened a snapshot written after the change"
+    );
+
+    // The old password no longer recovers; the new one and the kept recovery key do.
+    let e = Device::recover(
+        home(t.path(), "x"),
+        w.info.clone(),
+        "epoch-on-change",
+        &DeviceName::new("thief").unwrap(),
+        Unlock::Password(&old),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, keylink_client::Error::WrongPassword), "{e}");
+    for (name, unlock) in [
+        ("b", Unlock::Password(&new)),
+        ("c", Unlock::RecoveryKey(&rk)),
+    ] {
+        let mut d = Device::recover(
+            home(t.path(), name),
+            w.info.clone(),
+            "epoch-on-change",
+            &DeviceName::new(name).unwrap(),
+            unlock,
+        )
+        .await
+        .unwrap();
+        let out = t.path().join(format!("restored-{name}"));
+        d.restore(None, &out, |_, _| {}).await.unwrap();
+        let text = std::fs::read_to_string(out.join("after/secret.txt")).unwrap();
+        assert_eq!(text, "written after the change");
+    }
+}
