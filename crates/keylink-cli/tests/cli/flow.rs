@@ -223,15 +223,26 @@ fn the_whole_flow_through_the_binary() {
 
     // A changes the password: the new one recovers, the old one fails.
     write(&p("pw2"), "a much better passphrase\n");
+    // The change starts a new epoch: it will not leave the recovery key
+    // silently useless, so it must be told what to do with it.
+    let mut c = env.cmd(&p("a"));
+    c.args(["password", "change", "--new-password-file"])
+        .arg(p("pw2"));
+    let line = env.fails(c);
+    assert!(line.contains("--recovery-key-file to keep the recovery key"), "{line}");
     // The current password is asked first: a wrong one changes nothing.
     let mut c = env.cmd_with_password(&p("a"), &p("pw2"));
     c.args(["password", "change", "--new-password-file"])
-        .arg(p("pw2"));
+        .arg(p("pw2"))
+        .arg("--recovery-key-file")
+        .arg(p("rk2"));
     let line = env.fails(c);
     assert!(line.contains("wrong password"), "{line}");
     let mut c = env.cmd(&p("a"));
     c.args(["password", "change", "--new-password-file"])
-        .arg(p("pw2"));
+        .arg(p("pw2"))
+        .arg("--recovery-key-file")
+        .arg(p("rk2"));
     env.ok(c);
     let c = recover("e", "old-pw");
     let line = env.fails(c);
