@@ -1,6 +1,6 @@
-"""Code shared by check_key_vectors.py and check_link_vectors.py.
+"""Code shared by check_key_vectors.py, check_link_vectors.py and check_realm_vectors.py.
 
-Like the two scripts, this is written from docs/protocol.md alone, in Python
+Like the scripts, this is written from docs/protocol.md alone, in Python
 3.11 with only the standard library.  It holds what both scripts need in
 exactly the same form: the error types, the Unicode White_Space list, the
 field constants with Ed25519 point addition and encoding, protobuf varints,

@@ -12,6 +12,7 @@ pub mod adversary;
 pub mod disk;
 pub mod html;
 pub mod keystore;
+pub mod realms;
 pub mod simnet;
 pub mod stats;
 pub mod world;
@@ -293,7 +294,7 @@ pub fn memory_bound() -> u64 {
         + PEAK_STORED.load(Relaxed).saturating_mul(2)
 }
 
-fn seed32(seed: u64, what: &str) -> [u8; 32] {
+pub(crate) fn seed32(seed: u64, what: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"keylink-sim/");
     h.update(what.as_bytes());
@@ -432,7 +433,82 @@ async fn simulate(
             (server, info, None, None)
         }
     };
+    // The realms: three servers hosting only a realm, the third malicious
+    // when attacks are on (not over real UDP, where the run does not repeat).
+    let realm_adversary = config.malicious.then(|| {
+        Arc::new(realms::RealmAdversary::new(seed32(
+            config.seed,
+            "realm adversary",
+        )))
+    });
+    let mut realm_servers = Vec::new();
+    let mut sim_realms = Vec::new();
+    let mut realm_starts: Vec<Box<dyn Fn() -> Result<Server, String> + Send>> = Vec::new();
+    if config.transport != Transport::Udp {
+        for i in 0..realms::REALMS {
+            let identity = realms::realm_identity(config.seed, i).map_err(|e| setup(&e))?;
+            let realm_store = Arc::new(keylink_store::MemoryStore::new());
+            let malicious = i == realms::REALMS - 1 && realm_adversary.is_some();
+            let mut cfg = server_config.clone();
+            cfg.adversary = None;
+            cfg.realm = Some(keylink_server::RealmConfig {
+                store: realm_store.clone(),
+                throttle: keylink_realm::Throttle::NONE,
+            });
+            if malicious {
+                cfg.adversary = realm_adversary
+                    .clone()
+                    .map(|a| a as Arc<dyn keylink_server::adversary::Adversary>);
+            }
+            let addr = realms::realm_addr(i);
+            // A realm-only server keeps no accounts: an empty store of its own.
+            let accounts: Arc<dyn Store> = Arc::new(keylink_store::MemoryStore::new());
+            let start: Box<dyn Fn() -> Result<Server, String> + Send> = match (&simnet, &memnet) {
+                (Some(net), _) => {
+                    let net = net.clone();
+                    let seed = seed32(config.seed, &format!("realm {i} endpoint"));
+                    Box::new(move || {
+                        Server::start_on(
+                            &identity,
+                            accounts.clone(),
+                            cfg.clone(),
+                            Socket::Abstract(net.socket(Some(addr))),
+                            Some(seed),
+                        )
+                        .map_err(|e| e.to_string())
+                    })
+                }
+                (None, Some(net)) => {
+                    let net = net.clone();
+                    Box::new(move || {
+                        Ok(Server::start_memory(
+                            &identity,
+                            accounts.clone(),
+                            cfg.clone(),
+                            &net,
+                            addr,
+                        ))
+                    })
+                }
+                (None, None) => continue,
+            };
+            let server = start().map_err(|e| setup(&e))?;
+            sim_realms.push(realms::SimRealm {
+                info: ServerInfo {
+                    addr,
+                    fingerprint: server.fingerprint(),
+                    net: info.net.clone(),
+                },
+                store: realm_store,
+                malicious,
+            });
+            realm_servers.push(Arc::new(tokio::sync::Mutex::new(Some(server))));
+            realm_starts.push(start);
+        }
+    }
     let ctx = Arc::new(Ctx {
+        realms: sim_realms,
+        realm_adversary: realm_adversary.clone(),
         net: info.net.clone(),
         server: info,
         dir,
@@ -489,7 +565,20 @@ async fn simulate(
             start,
             seed32(config.seed, "server restarts"),
             ctx.clone(),
+            "server restarts",
         )));
+    }
+    if config.faults {
+        // Realms go down and come back too (on the same store and identity).
+        for (i, (slot, start)) in realm_servers.iter().zip(realm_starts).enumerate() {
+            background.push(tokio::spawn(restart_server(
+                slot.clone(),
+                start,
+                seed32(config.seed, &format!("realm {i} restarts")),
+                ctx.clone(),
+                "realm restarts",
+            )));
+        }
     }
     if config.faults {
         background.push(tokio::spawn(disk::fill_now_and_then(
@@ -539,6 +628,28 @@ async fn simulate(
     disk.set_room(None);
     if let Some(server) = server.lock().await.take() {
         server.shutdown(Duration::from_millis(100)).await;
+    }
+    for slot in &realm_servers {
+        if let Some(server) = slot.lock().await.take() {
+            server.shutdown(Duration::from_millis(100)).await;
+        }
+    }
+    if let Some(adv) = &realm_adversary {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut st = ctx
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.fault(
+            "bad realm evaluations",
+            adv.bad_evaluations.load(Relaxed),
+            ctx.start,
+        );
+        st.fault(
+            "realm counters lied about",
+            adv.counter_lies.load(Relaxed),
+            ctx.start,
+        );
     }
     if config.plant_secret
         && let (Some(secret), Ok(key)) = (
@@ -612,6 +723,7 @@ async fn restart_server(
     start: impl Fn() -> Result<Server, String> + Send + 'static,
     seed: [u8; 32],
     ctx: Arc<Ctx>,
+    label: &'static str,
 ) {
     use rand::{RngExt, SeedableRng};
     let mut rng = rand::rngs::ChaCha20Rng::from_seed(seed);
@@ -629,7 +741,7 @@ async fn restart_server(
         ctx.stats
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .fault("server restarts", 1, ctx.start);
+            .fault(label, 1, ctx.start);
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..5_000))).await;
         match start() {
             Ok(s) => {

@@ -37,6 +37,9 @@ pub enum Op {
     RecoverWithKey,
     /// A device crashes mid-backup and restarts.
     Crash,
+    /// An attacker tries a wrong password through the realms (success: it
+    /// was refused).
+    GuessPassword,
 }
 
 impl Op {
@@ -56,6 +59,7 @@ impl Op {
             Op::RecoverWithPassword => "recover (password)",
             Op::RecoverWithKey => "recover (recovery key)",
             Op::Crash => "crash and restart",
+            Op::GuessPassword => "guess password (attacker)",
         }
     }
 }
@@ -87,6 +91,14 @@ pub enum Check {
     AttackDetectedOrHarmless,
     /// A device works again once faults pass.
     DevicesRecover,
+    /// Wrong passwords tested since the realms last reset stay within what
+    /// the honest realms of the set allow.
+    PasswordTestsBounded,
+    /// A password is tested only after k realms (less the malicious ones in
+    /// the set) counted a guess.
+    NoTestWithoutKRealms,
+    /// With k honest realms up, the right password recovers.
+    RealmsRecover,
 }
 
 impl Check {
@@ -104,6 +116,9 @@ impl Check {
             Check::MemoryBounded => "memory_bounded",
             Check::AttackDetectedOrHarmless => "attack_detected_or_harmless",
             Check::DevicesRecover => "devices_recover",
+            Check::PasswordTestsBounded => "password_tests_bounded",
+            Check::NoTestWithoutKRealms => "no_test_without_k_realms",
+            Check::RealmsRecover => "realms_recover",
         }
     }
 }

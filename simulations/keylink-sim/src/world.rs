@@ -54,6 +54,10 @@ pub struct Ctx {
     /// The server's storage, read directly by checks that bypass the
     /// client.
     pub store: Arc<crate::disk::ServerStore>,
+    /// The realms (none over real UDP).
+    pub realms: Vec<crate::realms::SimRealm>,
+    /// The malicious realm's operator, when attacks are on.
+    pub realm_adversary: Option<Arc<crate::realms::RealmAdversary>>,
 }
 
 impl Ctx {
@@ -91,6 +95,15 @@ impl Ctx {
             ));
         }
         Ok(keylink_backup::Snapshot::open(self.store.as_ref(), &log, &ring, writer).is_ok())
+    }
+
+    /// The sequence of the newest entry of `account`'s log in the server's
+    /// storage (the real log, whatever a malicious server serves).
+    pub fn stored_head(&self, account: &keylink_keys::AccountId) -> Option<u64> {
+        use keylink_store::Store;
+        let prefix = format!("{}log/", keylink_server::account_prefix(account));
+        let keys = self.store.list(&prefix).ok()?;
+        keys.last()?.as_str().rsplit('/').next()?.parse().ok()
     }
 
     fn stats(&self) -> std::sync::MutexGuard<'_, Stats> {
@@ -135,6 +148,13 @@ pub struct Account {
     first_password: String,
     recovery: Option<String>,
     params: KdfParams,
+    /// The realms guarding the password (none for every third account).
+    realms: Option<keylink_client::Realms>,
+    /// Which of the run's realms, by index.
+    realm_set: Vec<usize>,
+    /// Wrong passwords tested since the realms last reset (as far as this
+    /// account knows: reset when an honest operation may have unlocked).
+    wrong_tests: u32,
     devices: Vec<Dev>,
     /// Secrets that ever existed in this account: root keys, identity
     /// secrets, passwords, recovery keys (scanned for in storage).
@@ -190,6 +210,9 @@ impl Account {
             first_password: password.clone(),
             password,
             recovery: None,
+            realms: None,
+            realm_set: Vec::new(),
+            wrong_tests: 0,
             params: if production {
                 KdfParams::DEFAULT
             } else {
@@ -421,15 +444,37 @@ impl Account {
         let (Ok(password), Some(dn)) = (Password::new(&self.password), name(&dname)) else {
             return false;
         };
+        // Every third account has no realm, every third 1-of-1, every
+        // third 2-of-3 (with the malicious realm in its set when attacks are on).
+        self.realm_set = match (ctx.realms.len(), self.index % 3) {
+            (0, _) | (_, 0) => Vec::new(),
+            (_, 1) => vec![0],
+            (n, _) => (0..n).collect(),
+        };
+        self.realms = (!self.realm_set.is_empty()).then(|| keylink_client::Realms {
+            realms: self
+                .realm_set
+                .iter()
+                .map(|&i| keylink_client::RealmInfo {
+                    addr: ctx.realms[i].info.addr,
+                    fingerprint: ctx.realms[i].info.fingerprint,
+                })
+                .collect(),
+            needed: if self.realm_set.len() == 1 { 1 } else { 2 },
+            attempts: keylink_realm::DEFAULT_ATTEMPTS,
+        });
         let t = Instant::now();
-        let r = Device::create(
+        let r = Device::create_account(
             keys.clone(),
             ctx.server.clone(),
-            &self.name,
-            &dn,
-            &password,
-            self.params,
-            true,
+            keylink_client::NewAccount {
+                account_name: &self.name,
+                device_name: &dn,
+                password: &password,
+                params: self.params,
+                recovery_key: true,
+                realms: self.realms.clone(),
+            },
         )
         .await;
         let ok = r.is_ok();
@@ -457,7 +502,7 @@ impl Account {
 
     async fn one_op(&mut self, ctx: &Ctx) {
         let active = self.active().len();
-        let weights: [(OpChoice, u32); 12] = [
+        let weights: [(OpChoice, u32); 13] = [
             (OpChoice::Backup, 25),
             (OpChoice::ConcurrentBackup, if active >= 2 { 5 } else { 0 }),
             (OpChoice::Restore, 20),
@@ -487,6 +532,10 @@ impl Account {
                 OpChoice::Attack,
                 if ctx.adversary.is_some() { 10 } else { 0 },
             ),
+            (
+                OpChoice::GuessPassword,
+                if self.realms.is_some() { 5 } else { 0 },
+            ),
         ];
         let total: u32 = weights.iter().map(|w| w.1).sum();
         let mut roll = self.rng.random_range(0..total);
@@ -515,6 +564,7 @@ impl Account {
             OpChoice::Crash => self.crash(ctx).await,
             OpChoice::Agree => self.agree(ctx).await,
             OpChoice::Attack => self.attack(ctx).await,
+            OpChoice::GuessPassword => self.guess_password(ctx).await,
         }
     }
 
@@ -888,7 +938,11 @@ impl Account {
     }
 
     /// A device just set up (created, linked or recovered) joins the run.
-    fn add_device(&mut self, ctx: &Ctx, name: String, keys: Arc<MemKeyStore>, device: Device) {
+    fn add_device(&mut self, ctx: &Ctx, name: String, keys: Arc<MemKeyStore>, mut device: Device) {
+        // An app knows its realms: a device that joined by linking is told.
+        if device.realms().is_none() && self.realms.is_some() {
+            let _ = device.set_realms(self.realms.clone());
+        }
         self.remember_secrets(&keys);
         let folder = self.folder(ctx, &name);
         self.devices.push(Dev {
@@ -909,6 +963,8 @@ impl Account {
     }
 
     async fn revoke(&mut self, ctx: &Ctx) {
+        // Checks the password through the realms, which unlocks them.
+        self.wrong_tests = 0;
         let active = self.active();
         let Some(a) = self.pick(&active) else { return };
         let targets: Vec<usize> = (0..self.devices.len())
@@ -1031,6 +1087,8 @@ impl Account {
     }
 
     async fn change_password(&mut self, ctx: &Ctx) {
+        // Checks the password through the realms, which unlocks them.
+        self.wrong_tests = 0;
         let active = self.active();
         let Some(a) = self.pick(&active) else { return };
         let new = rand_password(&mut self.rng);
@@ -1071,6 +1129,8 @@ impl Account {
     }
 
     async fn rotate_recovery(&mut self, ctx: &Ctx) {
+        // Checks the password through the realms, which unlocks them.
+        self.wrong_tests = 0;
         let active = self.active();
         let Some(a) = self.pick(&active) else { return };
         let Some(password) = self.password() else {
@@ -1121,11 +1181,17 @@ impl Account {
             .recovery
             .as_deref()
             .and_then(|r| RecoveryKey::parse(r).ok());
-        let unlock = match (&password, &recovery, use_recovery) {
-            (_, Some(k), true) => Unlock::RecoveryKey(k),
-            (Some(p), _, _) => Unlock::Password(p),
+        let realms = self.realms.clone();
+        let unlock = match (&password, &recovery, use_recovery, &realms) {
+            (_, Some(k), true, _) => Unlock::RecoveryKey(k),
+            (Some(p), _, _, Some(r)) => Unlock::PasswordThrough(p, r),
+            (Some(p), _, _, None) => Unlock::Password(p),
             _ => return Some("NoSecret".into()),
         };
+        if !use_recovery {
+            // Through the realms, this attempt may unlock their counters.
+            self.wrong_tests = 0;
+        }
         let Some(dn) = name(&dname) else {
             return Some("BadName".into());
         };
@@ -1156,6 +1222,106 @@ impl Account {
             self.add_device(ctx, dname, keys, device);
         }
         failed
+    }
+
+    /// Guesses the honest realms of this account's set have counted, ever
+    /// (read from their stores, bypassing the realms).
+    fn honest_counted(&self, ctx: &Ctx) -> u64 {
+        let account = keylink_client::account_id_for(&self.name);
+        self.realm_set
+            .iter()
+            .filter(|&&i| !ctx.realms[i].malicious)
+            .filter_map(|&i| ctx.realms[i].counted(&account))
+            .map(|(total, _)| total)
+            .sum()
+    }
+
+    /// The most wrong passwords the honest realms of the set let anyone
+    /// test between resets, and the honest guesses each test costs:
+    /// `⌊h·g / (k − m)⌋` and `k − m`, with `h` honest and `m` malicious
+    /// realms in the set.
+    fn guess_bound(&self, ctx: &Ctx) -> (u32, u64) {
+        let n = self.realm_set.len() as u32;
+        let m = self
+            .realm_set
+            .iter()
+            .filter(|&&i| ctx.realms[i].malicious)
+            .count() as u32;
+        let k = self.realms.as_ref().map_or(1, |r| u32::from(r.needed));
+        let g = keylink_realm::GuessPolicy::new(keylink_realm::DEFAULT_ATTEMPTS, k as u8, n as u8)
+            .map_or(0, |p| u32::from(p.per_realm()));
+        let per_test = k.saturating_sub(m).max(1);
+        ((n - m) * g / per_test, u64::from(per_test))
+    }
+
+    /// An attacker who knows the account name tries wrong passwords
+    /// through the realms, a few in a row; the malicious realm's folder is
+    /// rolled back now and then.
+    async fn guess_password(&mut self, ctx: &Ctx) {
+        let Some(realms) = self.realms.clone() else {
+            return;
+        };
+        let account = keylink_client::account_id_for(&self.name);
+        let (bound, per_test) = self.guess_bound(ctx);
+        // Mostly a few tries; now and then enough to burn the whole policy.
+        let tries = if self.rng.random_bool(0.3) {
+            16
+        } else {
+            self.rng.random_range(1..=4)
+        };
+        for _ in 0..tries {
+            let wrong = rand_password(&mut self.rng);
+            let (Ok(guess), Some(dn)) = (Password::new(&wrong), name("attacker")) else {
+                return;
+            };
+            let before = self.honest_counted(ctx);
+            let t = Instant::now();
+            let r = Device::recover(
+                Arc::new(MemKeyStore::default()),
+                ctx.server.clone(),
+                &self.name,
+                &dn,
+                Unlock::PasswordThrough(&guess, &realms),
+            )
+            .await;
+            ctx.stats()
+                .op(Op::GuessPassword, r.is_err(), t.elapsed(), ctx.start);
+            self.note(format!("{} guess a password: {}", self.step, outcome(&r)));
+            match r {
+                Ok(_) => {
+                    self.violation(
+                        ctx,
+                        Check::PasswordTestsBounded,
+                        "a wrong password opened the account".into(),
+                    );
+                    return;
+                }
+                Err(keylink_client::Error::WrongPassword) => {
+                    self.wrong_tests += 1;
+                    let after = self.honest_counted(ctx);
+                    self.check(ctx, Check::NoTestWithoutKRealms, after >= before + per_test, || {
+                        format!("a password was tested with {} new guesses counted at honest realms, fewer than {per_test}", after.saturating_sub(before))
+                    });
+                    let tested = self.wrong_tests;
+                    self.check(ctx, Check::PasswordTestsBounded, tested <= bound, || {
+                        format!("{tested} wrong passwords tested since the realms last reset; the honest realms allow {bound}")
+                    });
+                }
+                Err(keylink_client::Error::RecoveryLocked { .. }) => break,
+                Err(_) => {}
+            }
+        }
+        // Now and then the malicious realm restores an old copy of its folder.
+        if let Some(&i) = self.realm_set.iter().find(|&&i| ctx.realms[i].malicious)
+            && self.rng.random_bool(0.3)
+            && ctx.realms[i].roll_back(&account)
+        {
+            ctx.stats().fault("realm rollbacks", 1, ctx.start);
+            self.note(format!(
+                "{} the malicious realm rolled its counter back",
+                self.step
+            ));
+        }
     }
 
     /// A device crashes mid-backup (its task is dropped at a random
@@ -1243,7 +1409,13 @@ impl Account {
                     (Ok(_), _) if after < before => Some(format!(
                         "{dname}'s verified head went back from {before:?} to {after:?}"
                     )),
-                    (Ok(_), Attack::InjectDevice) if fired => {
+                    // Harm is a verified head beyond the real log: the forged
+                    // entry taken in. (That the attack fired is not enough: an
+                    // answer to a request of this device's crashed task may be
+                    // the one it changed, and nobody read it.)
+                    (Ok(_), Attack::InjectDevice)
+                        if fired && after.is_some_and(|a| Some(a) > ctx.stored_head(&account)) =>
+                    {
                         Some(format!("{dname} accepted a log with a forged device entry"))
                     }
                     _ => None,
@@ -1484,6 +1656,89 @@ impl Account {
                 format!("{name}'s acknowledged backup did not restore (4 attempts over 30 s)")
             });
         }
+        self.final_realm_check(ctx).await;
+    }
+
+    /// With the realms' honest majority up, the right password recovers:
+    /// a current device first clears any lock guessers left, as a person's
+    /// app would when it next comes online.
+    async fn final_realm_check(&mut self, ctx: &Ctx) {
+        let (Some(realms), Some(&r)) = (self.realms.clone(), self.active().first()) else {
+            return;
+        };
+        let Some(password) = self.password() else {
+            return;
+        };
+        let mut errors = Vec::new();
+        let mut ok = false;
+        for attempt in 0..4 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+            let recovery = self
+                .recovery
+                .as_deref()
+                .and_then(|k| RecoveryKey::parse(k).ok());
+            let params = self.params;
+            if let Some(d) = self.devices[r].device.as_mut() {
+                // A revocation or change that rotated the key and then lost
+                // its connection leaves the password unset; the message said
+                // to set it again, and a person does.
+                let pending = d
+                    .sync()
+                    .await
+                    .map(|log| log.password_wrap_hash().is_none())
+                    .unwrap_or(false);
+                if pending {
+                    let update = match &recovery {
+                        Some(k) => keylink_client::RecoveryUpdate::Keep(k),
+                        None => keylink_client::RecoveryUpdate::Drop,
+                    };
+                    if let Err(e) = d
+                        .change_password(&password, &password, params, update)
+                        .await
+                    {
+                        errors.push(format!("set the password again: {e}"));
+                        continue;
+                    }
+                }
+                if let Err(e) = d.check_realms().await {
+                    errors.push(format!("check: {e}"));
+                    continue;
+                }
+            }
+            self.wrong_tests = 0;
+            let dname = self.new_device_name();
+            let Some(dn) = name(&dname) else { return };
+            let keys = Arc::new(MemKeyStore::default());
+            let got = Device::recover(
+                keys.clone(),
+                ctx.server.clone(),
+                &self.name,
+                &dn,
+                Unlock::PasswordThrough(&password, &realms),
+            )
+            .await;
+            self.note(format!(
+                "{} final recover {dname} through the realms: {}",
+                self.step,
+                outcome(&got)
+            ));
+            match got {
+                Ok(device) => {
+                    self.add_device(ctx, dname, keys, device);
+                    ok = true;
+                    break;
+                }
+                Err(e) => errors.push(format!("{:?}: {e}", ctx.start.elapsed())),
+            }
+        }
+        self.check(ctx, Check::RealmsRecover, ok, || {
+            format!(
+                "the right password did not recover through the realms (4 attempts over 30 s): {}",
+                errors.join("; ")
+            )
+        });
     }
 }
 
@@ -1501,6 +1756,7 @@ enum OpChoice {
     Crash,
     Agree,
     Attack,
+    GuessPassword,
 }
 
 fn class(e: &keylink_client::Error) -> String {

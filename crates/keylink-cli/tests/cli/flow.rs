@@ -229,7 +229,10 @@ fn the_whole_flow_through_the_binary() {
     c.args(["password", "change", "--new-password-file"])
         .arg(p("pw2"));
     let line = env.fails(c);
-    assert!(line.contains("--recovery-key-file to keep the recovery key"), "{line}");
+    assert!(
+        line.contains("--recovery-key-file to keep the recovery key"),
+        "{line}"
+    );
     // The current password is asked first: a wrong one changes nothing.
     let mut c = env.cmd_with_password(&p("a"), &p("pw2"));
     c.args(["password", "change", "--new-password-file"])
