@@ -874,7 +874,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // knows: check it opens the current wrap first.
             device.check_password(&pw).await?;
             let new = if *change_password {
-                Some(new_password(new_password_file.as_deref())?)
+                let new = new_password(new_password_file.as_deref())?;
+                keylink_client::check_password_strength(
+                    &new,
+                    device.realms(),
+                    &[device.account_name(), device.device_name()],
+                )?;
+                Some(new)
             } else {
                 None
             };

@@ -547,6 +547,11 @@ impl Device {
             realms,
         } = new;
         Self::refuse_if_set_up(store.as_ref())?;
+        crate::realms::check_password_strength(
+            password,
+            realms.as_ref(),
+            &[account_name, device_name.as_str()],
+        )?;
         let identity = identity_in(store.as_ref(), &server.net)?;
         let account = account_id_for(account_name);
         let net = server.net.clone();
@@ -1465,6 +1470,11 @@ impl Device {
         params: KdfParams,
         recovery: RecoveryUpdate<'_>,
     ) -> Result<Option<RecoveryKey>> {
+        crate::realms::check_password_strength(
+            new,
+            self.realms.as_ref(),
+            &[&self.config.account_name, &self.config.device_name],
+        )?;
         let log = self.sync().await?;
         let pending = log.password_wrap_hash().is_none();
         let has_recovery = log.recovery_wrap_hash().is_some();

@@ -101,6 +101,9 @@ pub enum Error {
     /// A task failed unexpectedly.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// The password is too easy to guess for what guards it (§19.14).
+    #[error("{0}")]
+    WeakPassword(String),
     /// A realm refused or failed (registration, a bad realm set).
     #[error("{0}")]
     Realm(String),

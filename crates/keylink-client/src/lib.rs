@@ -86,7 +86,7 @@ pub use error::{Error, Result};
 pub use keystore::{FileKeyStore, KeyStore, KeyStoreError};
 pub use network::{Net, Network, Udp};
 
-pub use realms::{RealmCheck, RealmInfo, RealmReport, Realms};
+pub use realms::{RealmCheck, RealmInfo, RealmReport, Realms, check_password_strength};
 pub use remote::RemoteStore;
 
 pub use link::{

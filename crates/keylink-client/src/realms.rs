@@ -405,3 +405,48 @@ pub(crate) async fn check_and_clear(
     }
     out
 }
+
+/// Whether `password` is strong enough for what will guard it
+/// (docs/protocol.md §19.14). With `k ≥ 2` realms only §4.1's 8-character
+/// minimum applies: a guesser gets the policy's few counted attempts, and
+/// no single operator can test offline. With one realm needed (1-of-1, or
+/// 1-of-n), that realm's operator holding the wrap can test passwords
+/// offline at Argon2id's cost, so zxcvbn must estimate at least 10⁸
+/// guesses (score 3); with no realm anyone holding the wrap can, so at
+/// least 10¹⁰ (score 4). `context` holds words the person chose nearby
+/// (the account and device names), which a guesser would try first.
+///
+/// # Errors
+/// [`Error::WeakPassword`], saying why and what would help.
+pub fn check_password_strength(
+    password: &keylink_keys::Password,
+    realms: Option<&Realms>,
+    context: &[&str],
+) -> Result<()> {
+    let (need, why) = match realms {
+        Some(r) if r.needed >= 2 => return Ok(()),
+        Some(_) => (
+            3u8,
+            "one realm operator (the storage server's by default) could test it offline",
+        ),
+        None => (
+            4u8,
+            "without realms anyone who gets the password wrap could test it offline",
+        ),
+    };
+    // A Password holds its normalised UTF-8 text.
+    let text = std::str::from_utf8(password.expose_secret())
+        .map_err(|_| Error::Internal("password is not UTF-8"))?;
+    let estimate = zxcvbn::zxcvbn(text, context);
+    if u8::from(estimate.score()) >= need {
+        return Ok(());
+    }
+    let hint = estimate
+        .feedback()
+        .and_then(|f| f.warning())
+        .map(|w| format!(" ({w})"))
+        .unwrap_or_default();
+    Err(Error::WeakPassword(format!(
+        "this password is too easy to guess{hint}: {why}. Use a longer one — several unrelated words work — or realms run by other operators (--realm, --realms-needed 2); nothing was changed"
+    )))
+}

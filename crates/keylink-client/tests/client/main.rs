@@ -9,4 +9,5 @@ mod link_e2e;
 mod link_failures;
 mod offline_attacker;
 mod password_change;
+mod strength;
 mod support;
