@@ -1681,6 +1681,28 @@ impl Account {
                 .and_then(|k| RecoveryKey::parse(k).ok());
             let params = self.params;
             if let Some(d) = self.devices[r].device.as_mut() {
+                // A revocation whose removal landed and whose rotation did
+                // not blocks recovery (docs/protocol.md §12 item 24): the
+                // message names the device to revoke again, and a person does.
+                let removed = d
+                    .sync()
+                    .await
+                    .ok()
+                    .filter(|log| log.rotation_pending())
+                    .and_then(|log| {
+                        log.history().iter().rev().find_map(|h| match h.what {
+                            keylink_account::HistoryAction::Revoked(id) => Some(id),
+                            _ => None,
+                        })
+                    });
+                if let Some(id) = removed
+                    && let Err(e) = d
+                        .revoke(id, Some((&password, params)), recovery.as_ref())
+                        .await
+                {
+                    errors.push(format!("finish the revocation: {e}"));
+                    continue;
+                }
                 // A revocation or change that rotated the key and then lost
                 // its connection leaves the password unset; the message said
                 // to set it again, and a person does.
