@@ -1046,7 +1046,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cli.json {
                 let list: Vec<_> = checks
                     .iter()
-                    .map(|c| json!({"realm": c.addr.to_string(), "state": c.state, "guesses": c.guesses, "cleared": c.cleared}))
+                    .map(|c| json!({"realm": c.addr.to_string(), "state": c.state, "guesses": c.guesses, "cleared": c.cleared, "rolled_back": c.rolled_back}))
                     .collect();
                 print_json(&json!({ "realms": list }));
             } else if checks.is_empty() {
@@ -1054,6 +1054,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 for c in &checks {
                     say!("realm {}: {}", c.addr, c.state);
+                }
+                if checks.iter().any(|c| c.rolled_back) {
+                    say!(
+                        "A realm's counters went backwards: its operator restored an old copy, which hands a guesser back the guesses counted since. Tell its operator; consider changing the password."
+                    );
                 }
                 if checks.iter().any(|c| c.cleared) {
                     say!(

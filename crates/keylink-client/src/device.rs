@@ -79,6 +79,10 @@ struct Config {
     realms_needed: u8,
     #[serde(default)]
     realms_attempts: u16,
+    /// The most guesses each realm (by fingerprint) said it ever counted:
+    /// a smaller number later means its folder was rolled back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    realm_totals: BTreeMap<String, u64>,
 }
 
 /// One realm in the settings file.
@@ -456,6 +460,7 @@ impl Device {
             realms: Vec::new(),
             realms_needed: 0,
             realms_attempts: 0,
+            realm_totals: BTreeMap::new(),
         };
         config.set_realms(realms.as_ref());
         let head = log.head();
@@ -1684,19 +1689,33 @@ impl Device {
         };
         let realms = self.realms.clone().ok_or_else(|| {
             Error::Realm(
-                "this device does not know the account's realms; give them with --realm ADDR=FINGERPRINT".into(),
+                "this device does not know the account's realms; tell it with `keylink realms set --realm ADDR=FINGERPRINT`".into(),
             )
         })?;
         let roots: Vec<&RootKey> = self.roots.values().collect();
-        Ok(crate::realms::check_and_clear(
+        let checks = crate::realms::check_and_clear(
             &self.endpoint,
             &self.server.net,
             &realms,
             self.account,
             commitment,
             &roots,
+            &self.config.realm_totals,
         )
-        .await)
+        .await;
+        // Remember the highest count each realm reported.
+        for (info, check) in realms.realms.iter().zip(&checks) {
+            let seen = self
+                .config
+                .realm_totals
+                .entry(info.fingerprint.to_string())
+                .or_insert(0);
+            *seen = (*seen).max(check.total);
+        }
+        let json =
+            serde_json::to_vec_pretty(&self.config).map_err(|_| Error::Internal("settings"))?;
+        self.store.save(DEVICE, &json)?;
+        Ok(checks)
     }
 
     fn known_realms(&self) -> Result<Realms> {

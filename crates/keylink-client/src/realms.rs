@@ -350,6 +350,12 @@ pub struct RealmCheck {
     pub guesses: u16,
     /// Whether it was locked and this device cleared it.
     pub cleared: bool,
+    /// The guesses it says it ever counted for the account.
+    pub total: u64,
+    /// Whether that is fewer than this device saw before: the realm's
+    /// folder was restored from an old copy, which gave a guesser back the
+    /// guesses counted since.
+    pub rolled_back: bool,
 }
 
 /// Check every realm of the account's registration `commitment`; clear a
@@ -361,6 +367,7 @@ pub(crate) async fn check_and_clear(
     account: AccountId,
     commitment: [u8; 32],
     roots: &[&RootKey],
+    seen: &std::collections::BTreeMap<String, u64>,
 ) -> Vec<RealmCheck> {
     let reached = reach_all(endpoint, net, realms, &account).await;
     let mut out = Vec::new();
@@ -370,7 +377,18 @@ pub(crate) async fn check_and_clear(
             state: String::new(),
             guesses: 0,
             cleared: false,
+            total: 0,
+            rolled_back: false,
         };
+        if let Ok(s) = &r.status {
+            check.total = s.total;
+            let before = seen
+                .get(&r.info.fingerprint.to_string())
+                .copied()
+                .unwrap_or(0);
+            check.rolled_back =
+                keylink_realm::check_not_rolled_back(s.index, before, s.total).is_err();
+        }
         match (&r.client, &r.status) {
             (_, Err(e)) => check.state = e.clone(),
             (_, Ok(s)) if s.descriptor.commitment() != commitment => {
@@ -400,6 +418,16 @@ pub(crate) async fn check_and_clear(
                 }
             }
             (None, Ok(_)) => check.state = "unreachable".into(),
+        }
+        if check.rolled_back {
+            let before = seen
+                .get(&r.info.fingerprint.to_string())
+                .copied()
+                .unwrap_or(0);
+            check.state = format!(
+                "{}; its guess counter went back from {before} to {} guesses ever: its folder was restored from an old copy",
+                check.state, check.total
+            );
         }
         out.push(check);
     }

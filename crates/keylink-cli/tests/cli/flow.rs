@@ -53,41 +53,8 @@ fn the_whole_flow_through_the_binary() {
     env.ok(c);
 
     // B links: it shows a code (written to a file), A approves it.
-    let mut show = std::process::Command::new(bin());
-    show.arg("--home")
-        .arg(p("b"))
-        .args(["--json", "link", "show"])
-        .args(&sa)
-        .args(["--name", "laptop", "--code-out"])
-        .arg(p("code"))
-        .env("RUST_LOG", "trace")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let shower = show.spawn().unwrap();
-    let started = std::time::Instant::now();
-    while !p("code").exists() || std::fs::read(p("code")).unwrap().is_empty() {
-        assert!(started.elapsed().as_secs() < 30, "no code written");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let mut c = env.cmd(&p("a"));
-    c.args(["link", "approve", "--yes"])
-        .arg(format!("@{}", p("code").display()));
-    let approved = env.ok(c);
+    let approved = env.link(&p("b"), "laptop", &p("code"), &p("a"));
     assert!(approved.contains("Linked device"), "{approved}");
-    let out = shower.wait_with_output().unwrap();
-    env.log
-        .borrow_mut()
-        .text
-        .push_str(&String::from_utf8_lossy(&out.stdout));
-    env.log
-        .borrow_mut()
-        .text
-        .push_str(&String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 
     // B restores A's backup, byte for byte.
     let mut c = env.cmd(&p("b"));

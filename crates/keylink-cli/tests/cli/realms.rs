@@ -3,7 +3,7 @@
 //! account on 2-of-3; recovery with the password, with one realm down, and
 //! the clear error with two down; ten wrong passwords lock the
 //! registration and the right one is then refused with the reason; a
-//! current device clears the lock and recovery works again.
+//! linked device clears the lock and recovery works again.
 
 use crate::support::*;
 
@@ -53,6 +53,17 @@ fn two_of_three_realms_through_the_binaries() {
         .args(&realm_flags);
     env.ok(c);
 
+    // A laptop joins by linking; linking does not carry the realm set, so
+    // it is told it (as an app built with it would be).
+    env.link(&p("laptop"), "laptop", &p("code"), &p("a"));
+    let mut c = env.cmd(&p("laptop"));
+    c.args(["realms", "check"]);
+    let e = env.fails(c);
+    assert!(e.contains("realms set"), "{e}");
+    let mut c = env.cmd(&p("laptop"));
+    c.args(["realms", "set"]).args(&realm_flags);
+    env.ok(c);
+
     // The password through all three, then with realm 3 down.
     env.ok(recover("b", "pw"));
     drop(s3.take());
@@ -80,8 +91,8 @@ fn two_of_three_realms_through_the_binaries() {
         "{e}"
     );
 
-    // A current device clears the lock and says so; the password works again.
-    let mut c = env.cmd(&p("a"));
+    // A linked device clears the lock and says so; the password works again.
+    let mut c = env.cmd(&p("laptop"));
     c.args(["realms", "check"]);
     let out = env.ok(c);
     assert!(out.contains("cleared"), "{out}");

@@ -124,6 +124,42 @@ impl Env<'_> {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Link a new device in `new_home` named `name` through the server's
+    /// relay: it shows a code (written to `code`), the device in `approver`
+    /// approves it. Returns what the approver printed.
+    pub fn link(&self, new_home: &Path, name: &str, code: &Path, approver: &Path) -> String {
+        let mut show = Command::new(bin());
+        show.arg("--home")
+            .arg(new_home)
+            .args(["--json", "link", "show"])
+            .args(self.server_args())
+            .args(["--name", name, "--code-out"])
+            .arg(code)
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let shower = show.spawn().unwrap();
+        let started = std::time::Instant::now();
+        while !code.exists() || std::fs::read(code).unwrap().is_empty() {
+            assert!(started.elapsed().as_secs() < 30, "no code written");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut c = self.cmd(approver);
+        c.args(["link", "approve", "--yes"])
+            .arg(format!("@{}", code.display()));
+        let approved = self.ok(c);
+        let out = shower.wait_with_output().unwrap();
+        let mut log = self.log.borrow_mut();
+        log.text.push_str(&String::from_utf8_lossy(&out.stdout));
+        log.text.push_str(&String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        approved
+    }
+
     /// Run and require failure with one line on stderr; return that line.
     pub fn fails(&self, c: Command) -> String {
         let out = self.run(c);

@@ -9,5 +9,6 @@ mod link_e2e;
 mod link_failures;
 mod offline_attacker;
 mod password_change;
+mod realm_rollback;
 mod strength;
 mod support;

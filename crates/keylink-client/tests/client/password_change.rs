@@ -116,3 +116,71 @@ async fn the_old_wrap_with_the_old_password_opens_nothing_written_after_a_change
         assert_eq!(text, "written after the change");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_with_a_new_password_leaves_the_revoked_holder_nothing_with_the_old_one() {
+    let w = world_with(keylink_server::ServerConfig {
+        wraps_per_account: (100, 10.0),
+        ..Default::default()
+    })
+    .await;
+    let t = tempfile::tempdir().unwrap();
+    let old = Password::new("the password the thief knows").unwrap();
+    let new = Password::new("chosen after the theft, unknown").unwrap();
+    let (mut a, rk) = Device::create(
+        home(t.path(), "a"),
+        w.info.clone(),
+        "revoke-and-change",
+        &DeviceName::new("phone").unwrap(),
+        &old,
+        KdfParams::DEFAULT,
+        true,
+    )
+    .await
+    .unwrap();
+    let rk = rk.unwrap();
+    let stolen = Device::recover(
+        home(t.path(), "stolen"),
+        w.info.clone(),
+        "revoke-and-change",
+        &DeviceName::new("stolen laptop").unwrap(),
+        Unlock::Password(&old),
+    )
+    .await
+    .unwrap();
+    // One step: remove the laptop and wrap the new epoch under a new password.
+    a.check_password(&old).await.unwrap();
+    a.revoke(
+        stolen.device_id(),
+        Some((&new, KdfParams::DEFAULT)),
+        Some(&rk),
+    )
+    .await
+    .unwrap();
+    // The thief's old password opens nothing from now on…
+    let e = Device::recover(
+        home(t.path(), "thief"),
+        w.info.clone(),
+        "revoke-and-change",
+        &DeviceName::new("thief").unwrap(),
+        Unlock::Password(&old),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, keylink_client::Error::WrongPassword), "{e}");
+    // …while the new password and the kept recovery key recover.
+    for (name, unlock) in [
+        ("b", Unlock::Password(&new)),
+        ("c", Unlock::RecoveryKey(&rk)),
+    ] {
+        Device::recover(
+            home(t.path(), name),
+            w.info.clone(),
+            "revoke-and-change",
+            &DeviceName::new(name).unwrap(),
+            unlock,
+        )
+        .await
+        .unwrap();
+    }
+}
