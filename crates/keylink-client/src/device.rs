@@ -1410,6 +1410,46 @@ impl Device {
         Err(Error::Busy)
     }
 
+    /// The account's current wrap of `kind`, fetched and checked against
+    /// the log this device just verified; `None` when the log records none
+    /// (pending after a rotation, or never set).
+    async fn current_wrap(&mut self, kind: keylink_keys::WrapKind) -> Result<Option<KeyWrap>> {
+        let what = match kind {
+            keylink_keys::WrapKind::Password => "password wrap",
+            _ => "recovery wrap",
+        };
+        self.sync().await?;
+        let c = self.client().await?;
+        let (password_wrap, recovery_wrap) = match c
+            .request(&Request::GetWraps {
+                account: self.account,
+            })
+            .await
+            .map_err(|e| Error::from_server(&self.server.addr, e))?
+        {
+            Response::Wraps {
+                password_wrap,
+                recovery_wrap,
+            } => (password_wrap, recovery_wrap),
+            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
+        };
+        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
+        let (recorded, bytes) = match kind {
+            keylink_keys::WrapKind::Password => {
+                (log.password_wrap_hash().is_some(), Some(password_wrap))
+            }
+            _ => (log.recovery_wrap_hash().is_some(), recovery_wrap),
+        };
+        let Some(bytes) = bytes.filter(|_| recorded) else {
+            return Ok(None);
+        };
+        let wrap =
+            KeyWrap::from_bytes(&bytes).map_err(|e| Error::BadLog(format!("{what}: {e}")))?;
+        log.check_wrap(&wrap)
+            .map_err(|e| Error::BadLog(format!("{what}: {e}")))?;
+        Ok(Some(wrap))
+    }
+
     /// Check that `password` opens the account's current password wrap
     /// (one Argon2id run): before revoking or changing what protects the
     /// account, so a typo or someone at an unlocked device cannot.
@@ -1417,26 +1457,10 @@ impl Device {
     /// # Errors
     /// [`Error::WrongPassword`], [`Error::NoWrap`], log and network errors.
     pub async fn check_password(&mut self, password: &Password) -> Result<()> {
-        self.sync().await?;
-        let c = self.client().await?;
-        let bytes = match c
-            .request(&Request::GetWraps {
-                account: self.account,
-            })
-            .await
-            .map_err(|e| Error::from_server(&self.server.addr, e))?
-        {
-            Response::Wraps { password_wrap, .. } => password_wrap,
-            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
-        };
-        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
-        if log.password_wrap_hash().is_none() {
-            return Err(Error::NoWrap("the account has no password set"));
-        }
-        let wrap = KeyWrap::from_bytes(&bytes)
-            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-        log.check_wrap(&wrap)
-            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+        let wrap = self
+            .current_wrap(keylink_keys::WrapKind::Password)
+            .await?
+            .ok_or(Error::NoWrap("the account has no password set"))?;
         let root = match wrap.realm_registration() {
             None => heavy(|| wrap.open_password(password, self.server.net.kdf_policy()))
                 .map_err(|_| Error::WrongPassword)?,
@@ -1522,24 +1546,10 @@ impl Device {
 
     /// Check that `key` opens the account's current recovery wrap.
     async fn check_recovery_key(&mut self, key: &RecoveryKey) -> Result<()> {
-        let c = self.client().await?;
-        let bytes = match c
-            .request(&Request::GetWraps {
-                account: self.account,
-            })
-            .await
-            .map_err(|e| Error::from_server(&self.server.addr, e))?
-        {
-            Response::Wraps { recovery_wrap, .. } => {
-                recovery_wrap.ok_or(Error::NoWrap("the account has no recovery key set"))?
-            }
-            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
-        };
-        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
-        let wrap = KeyWrap::from_bytes(&bytes)
-            .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
-        log.check_wrap(&wrap)
-            .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
+        let wrap = self
+            .current_wrap(keylink_keys::WrapKind::Recovery)
+            .await?
+            .ok_or(Error::NoWrap("the account has no recovery key set"))?;
         let root = wrap
             .open_recovery(key)
             .map_err(|_| Error::WrongRecoveryKey)?;
@@ -1664,26 +1674,9 @@ impl Device {
     /// [`Error::Realm`] if this device does not know the realm set; log and
     /// network errors.
     pub async fn check_realms(&mut self) -> Result<Vec<crate::realms::RealmCheck>> {
-        self.sync().await?;
-        let c = self.client().await?;
-        let bytes = match c
-            .request(&Request::GetWraps {
-                account: self.account,
-            })
-            .await
-            .map_err(|e| Error::from_server(&self.server.addr, e))?
-        {
-            Response::Wraps { password_wrap, .. } => password_wrap,
-            _ => return Err(Error::Internal("unexpected answer to GetWraps")),
-        };
-        let log = self.log.as_ref().ok_or(Error::Internal("no log"))?;
-        if log.password_wrap_hash().is_none() {
+        let Some(wrap) = self.current_wrap(keylink_keys::WrapKind::Password).await? else {
             return Ok(Vec::new());
-        }
-        let wrap = KeyWrap::from_bytes(&bytes)
-            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-        log.check_wrap(&wrap)
-            .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+        };
         let Some(commitment) = wrap.realm_registration().copied() else {
             return Ok(Vec::new());
         };

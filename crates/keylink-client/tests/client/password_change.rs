@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use keylink_backup::KeyRing;
 use keylink_client::{Device, FileKeyStore, RecoveryUpdate, Unlock};
-use keylink_keys::{KdfParams, KdfPolicy, KeyWrap, Password};
+use keylink_keys::{KdfParams, KdfPolicy, KeyWrap, Password, RecoveryKey};
 use keylink_store::LocalDirStore;
 use keylink_wire::account::DeviceName;
 use keylink_wire::server::{Request, Response};
@@ -17,29 +17,57 @@ fn home(dir: &std::path::Path, name: &str) -> Arc<FileKeyStore> {
     Arc::new(FileKeyStore::open(dir.join(name)).unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_old_wrap_with_the_old_password_opens_nothing_written_after_a_change() {
-    // Several recoveries in a second: more wrap fetches than the default allows.
+/// A server that allows several recoveries a second (more wrap fetches
+/// than the default), and an account `name` on it under `password`, with
+/// its recovery key.
+async fn account(
+    name: &str,
+    password: &Password,
+    dir: &std::path::Path,
+) -> (World, Device, RecoveryKey) {
     let w = world_with(keylink_server::ServerConfig {
         wraps_per_account: (100, 10.0),
         ..Default::default()
     })
     .await;
-    let t = tempfile::tempdir().unwrap();
-    let old = Password::new("the old password, leaked").unwrap();
-    let new = Password::new("the new password, private").unwrap();
-    let (mut a, rk) = Device::create(
-        home(t.path(), "a"),
+    let (a, rk) = Device::create(
+        home(dir, "a"),
         w.info.clone(),
-        "epoch-on-change",
+        name,
         &DeviceName::new("phone").unwrap(),
-        &old,
+        password,
         KdfParams::DEFAULT,
         true,
     )
     .await
     .unwrap();
-    let rk = rk.unwrap();
+    (w, a, rk.unwrap())
+}
+
+/// Recover account `name` as a fresh device `device`.
+async fn recover(
+    w: &World,
+    dir: &std::path::Path,
+    name: &str,
+    device: &str,
+    unlock: Unlock<'_>,
+) -> Result<Device, keylink_client::Error> {
+    Device::recover(
+        home(dir, device),
+        w.info.clone(),
+        name,
+        &DeviceName::new(device).unwrap(),
+        unlock,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_old_wrap_with_the_old_password_opens_nothing_written_after_a_change() {
+    let t = tempfile::tempdir().unwrap();
+    let old = Password::new("the old password, leaked").unwrap();
+    let new = Password::new("the new password, private").unwrap();
+    let (w, mut a, rk) = account("epoch-on-change", &old, t.path()).await;
     // Someone keeps the password wrap of today (the server keeps them all).
     let c = client(&w.info).await;
     let kept = match c
@@ -87,11 +115,11 @@ async fn the_old_wrap_with_the_old_password_opens_nothing_written_after_a_change
     );
 
     // The old password no longer recovers; the new one and the kept recovery key do.
-    let e = Device::recover(
-        home(t.path(), "x"),
-        w.info.clone(),
+    let e = recover(
+        &w,
+        t.path(),
         "epoch-on-change",
-        &DeviceName::new("thief").unwrap(),
+        "thief",
         Unlock::Password(&old),
     )
     .await
@@ -101,15 +129,9 @@ async fn the_old_wrap_with_the_old_password_opens_nothing_written_after_a_change
         ("b", Unlock::Password(&new)),
         ("c", Unlock::RecoveryKey(&rk)),
     ] {
-        let mut d = Device::recover(
-            home(t.path(), name),
-            w.info.clone(),
-            "epoch-on-change",
-            &DeviceName::new(name).unwrap(),
-            unlock,
-        )
-        .await
-        .unwrap();
+        let mut d = recover(&w, t.path(), "epoch-on-change", name, unlock)
+            .await
+            .unwrap();
         let out = t.path().join(format!("restored-{name}"));
         d.restore(None, &out, |_, _| {}).await.unwrap();
         let text = std::fs::read_to_string(out.join("after/secret.txt")).unwrap();
@@ -119,31 +141,15 @@ async fn the_old_wrap_with_the_old_password_opens_nothing_written_after_a_change
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_with_a_new_password_leaves_the_revoked_holder_nothing_with_the_old_one() {
-    let w = world_with(keylink_server::ServerConfig {
-        wraps_per_account: (100, 10.0),
-        ..Default::default()
-    })
-    .await;
     let t = tempfile::tempdir().unwrap();
     let old = Password::new("the password the thief knows").unwrap();
     let new = Password::new("chosen after the theft, unknown").unwrap();
-    let (mut a, rk) = Device::create(
-        home(t.path(), "a"),
-        w.info.clone(),
+    let (w, mut a, rk) = account("revoke-and-change", &old, t.path()).await;
+    let stolen = recover(
+        &w,
+        t.path(),
         "revoke-and-change",
-        &DeviceName::new("phone").unwrap(),
-        &old,
-        KdfParams::DEFAULT,
-        true,
-    )
-    .await
-    .unwrap();
-    let rk = rk.unwrap();
-    let stolen = Device::recover(
-        home(t.path(), "stolen"),
-        w.info.clone(),
-        "revoke-and-change",
-        &DeviceName::new("stolen laptop").unwrap(),
+        "stolen",
         Unlock::Password(&old),
     )
     .await
@@ -158,11 +164,11 @@ async fn revoking_with_a_new_password_leaves_the_revoked_holder_nothing_with_the
     .await
     .unwrap();
     // The thief's old password opens nothing from now on…
-    let e = Device::recover(
-        home(t.path(), "thief"),
-        w.info.clone(),
+    let e = recover(
+        &w,
+        t.path(),
         "revoke-and-change",
-        &DeviceName::new("thief").unwrap(),
+        "thief",
         Unlock::Password(&old),
     )
     .await
@@ -173,14 +179,8 @@ async fn revoking_with_a_new_password_leaves_the_revoked_holder_nothing_with_the
         ("b", Unlock::Password(&new)),
         ("c", Unlock::RecoveryKey(&rk)),
     ] {
-        Device::recover(
-            home(t.path(), name),
-            w.info.clone(),
-            "revoke-and-change",
-            &DeviceName::new(name).unwrap(),
-            unlock,
-        )
-        .await
-        .unwrap();
+        recover(&w, t.path(), "revoke-and-change", name, unlock)
+            .await
+            .unwrap();
     }
 }
