@@ -103,6 +103,7 @@ from independent_common import (  # noqa: E402 - needs the module path set above
     encode_varint,
     require,
     schema_problems,
+    judge,
 )
 from independent_common import main as common_main  # noqa: E402
 
@@ -1103,23 +1104,7 @@ def check_vector(path: Path) -> tuple[str, Outcome]:
         outputs, error = {}, err
     except Exception as err:  # noqa: BLE001 - any other exception is a failure of this vector
         return kind, Outcome("failed", f"{type(err).__name__}: {err}")
-    if "expected_error" in vector:
-        if error is None:
-            return kind, Outcome("failed", f"expected {vector['expected_error']}, but succeeded with {outputs}")
-        if error.cls != vector["expected_error"]:
-            return kind, Outcome("failed", f"expected {vector['expected_error']}, got {error}")
-        return kind, Outcome("passed")
-    if error is not None:
-        return kind, Outcome("failed", f"expected success, got {error}")
-    expected = vector["expected"]
-    mismatches = [
-        f"{name}: expected {expected.get(name)!r}, computed {outputs.get(name)!r}"
-        for name in sorted(set(expected) | set(outputs))
-        if expected.get(name) != outputs.get(name)
-    ]
-    if mismatches:
-        return kind, Outcome("failed", "; ".join(mismatches))
-    return kind, Outcome("passed")
+    return judge(kind, vector, outputs, error)
 
 
 def default_vector_dir() -> Path:

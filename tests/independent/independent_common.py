@@ -199,6 +199,34 @@ class Outcome:
     reason: str = ""
 
 
+def judge(
+    kind: str, vector: dict, outputs: dict, error: ProtocolError | None, unchecked: frozenset = frozenset()
+) -> tuple[str, Outcome]:
+    """Compare what a script computed (or the protocol error it raised) with
+    the vector's `expected` or `expected_error`; fields in `unchecked` are
+    not compared, and make a success "unchecked" instead of "passed"."""
+    if "expected_error" in vector:
+        if error is None:
+            return kind, Outcome("failed", f"expected {vector['expected_error']}, but succeeded with {outputs}")
+        if error.cls != vector["expected_error"]:
+            return kind, Outcome("failed", f"expected {vector['expected_error']}, got {error}")
+        return kind, Outcome("passed")
+    if error is not None:
+        return kind, Outcome("failed", f"expected success, got {error}")
+    expected = vector["expected"]
+    skipped = unchecked & set(expected)
+    mismatches = [
+        f"{name}: expected {expected.get(name)!r}, computed {outputs.get(name)!r}"
+        for name in sorted((set(expected) | set(outputs)) - skipped)
+        if expected.get(name) != outputs.get(name)
+    ]
+    if mismatches:
+        return kind, Outcome("failed", "; ".join(mismatches))
+    if skipped:
+        return kind, Outcome("unchecked", f"fields not re-implemented: {sorted(skipped)}")
+    return kind, Outcome("passed")
+
+
 def run_self_tests(self_tests: list[tuple[str, Callable[[], None]]]) -> list[tuple[str, Outcome]]:
     """Run every published-vector self-test."""
     results = []
