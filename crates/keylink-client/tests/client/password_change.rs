@@ -184,3 +184,64 @@ async fn revoking_with_a_new_password_leaves_the_revoked_holder_nothing_with_the
             .unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_without_realms_moves_to_them_on_a_password_change() {
+    let w = world_with(keylink_server::ServerConfig {
+        wraps_per_account: (100, 10.0),
+        realm: Some(keylink_server::RealmConfig {
+            store: Arc::new(keylink_store::MemoryStore::new()),
+            throttle: keylink_realm::Throttle::NONE,
+        }),
+        ..Default::default()
+    })
+    .await;
+    let t = tempfile::tempdir().unwrap();
+    let old = Password::new("made before there were realms").unwrap();
+    let new = Password::new("guarded by the realm from now on").unwrap();
+    let (mut a, rk) = Device::create(
+        home(t.path(), "a"),
+        w.info.clone(),
+        "moves-to-realms",
+        &DeviceName::new("phone").unwrap(),
+        &old,
+        KdfParams::DEFAULT,
+        true,
+    )
+    .await
+    .unwrap();
+    let wrap_kind = |w: &World| {
+        let info = w.info.clone();
+        async move {
+            let c = client(&info).await;
+            match c
+                .request(&Request::GetWraps {
+                    account: keylink_client::account_id_for("moves-to-realms"),
+                })
+                .await
+                .unwrap()
+            {
+                Response::Wraps { password_wrap, .. } => KeyWrap::from_bytes(&password_wrap)
+                    .unwrap()
+                    .realm_registration()
+                    .is_some(),
+                _ => panic!("no wraps"),
+            }
+        }
+    };
+    assert!(!wrap_kind(&w).await, "a version-1 wrap to begin with");
+    a.set_realms(Some(keylink_client::Realms::the_server(&w.info)))
+        .unwrap();
+    a.change_password(
+        &old,
+        &new,
+        KdfParams::DEFAULT,
+        RecoveryUpdate::Keep(rk.as_ref().unwrap()),
+    )
+    .await
+    .unwrap();
+    assert!(wrap_kind(&w).await, "a realm-guarded wrap after the change");
+    recover(&w, t.path(), "moves-to-realms", "b", Unlock::Password(&new))
+        .await
+        .unwrap();
+}
