@@ -701,10 +701,7 @@ impl Device {
                         "the account's password is not set since its last revocation; recover with the recovery key or link from a device",
                     ));
                 }
-                let wrap = KeyWrap::from_bytes(&password_wrap)
-                    .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
-                log.check_wrap(&wrap)
-                    .map_err(|e| Error::BadLog(format!("password wrap: {e}")))?;
+                let wrap = served_wrap(&log, &password_wrap, keylink_keys::WrapKind::Password)?;
                 match wrap.realm_registration() {
                     None => heavy(|| wrap.open_password(p, server.net.kdf_policy()))
                         .map_err(|_| Error::WrongPassword)?,
@@ -735,10 +732,7 @@ impl Device {
                         "the account has no recovery key set; recover with the password or link from a device",
                     ));
                 };
-                let wrap = KeyWrap::from_bytes(&bytes)
-                    .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
-                log.check_wrap(&wrap)
-                    .map_err(|e| Error::BadLog(format!("recovery wrap: {e}")))?;
+                let wrap = served_wrap(&log, &bytes, keylink_keys::WrapKind::Recovery)?;
                 wrap.open_recovery(k).map_err(|_| Error::WrongRecoveryKey)?
             }
         };
@@ -1414,10 +1408,6 @@ impl Device {
     /// the log this device just verified; `None` when the log records none
     /// (pending after a rotation, or never set).
     async fn current_wrap(&mut self, kind: keylink_keys::WrapKind) -> Result<Option<KeyWrap>> {
-        let what = match kind {
-            keylink_keys::WrapKind::Password => "password wrap",
-            _ => "recovery wrap",
-        };
         self.sync().await?;
         let c = self.client().await?;
         let (password_wrap, recovery_wrap) = match c
@@ -1443,11 +1433,7 @@ impl Device {
         let Some(bytes) = bytes.filter(|_| recorded) else {
             return Ok(None);
         };
-        let wrap =
-            KeyWrap::from_bytes(&bytes).map_err(|e| Error::BadLog(format!("{what}: {e}")))?;
-        log.check_wrap(&wrap)
-            .map_err(|e| Error::BadLog(format!("{what}: {e}")))?;
-        Ok(Some(wrap))
+        served_wrap(log, &bytes, kind).map(Some)
     }
 
     /// Check that `password` opens the account's current password wrap
@@ -2075,6 +2061,41 @@ fn older_roots(
 }
 
 /// `root` must be the key whose account key the log records for its epoch.
+/// Parse a wrap the server served as the current one of `kind` and check
+/// it against the verified log, saying what is wrong with it — another
+/// kind, another account, another epoch, or simply not the recorded one —
+/// rather than letting it fail to open as a wrong password would.
+fn served_wrap(log: &LogState, bytes: &[u8], kind: keylink_keys::WrapKind) -> Result<KeyWrap> {
+    let name = |k: keylink_keys::WrapKind| match k {
+        keylink_keys::WrapKind::Password => "password",
+        _ => "recovery",
+    };
+    let what = name(kind);
+    let wrap =
+        KeyWrap::from_bytes(bytes).map_err(|e| Error::BadLog(format!("{what} wrap: {e}")))?;
+    if wrap.kind() != kind {
+        return Err(Error::BadLog(format!(
+            "the server served the {} wrap as the {what} wrap; nothing was changed",
+            name(wrap.kind())
+        )));
+    }
+    if wrap.account() != log.account() {
+        return Err(Error::BadLog(format!(
+            "the server served another account's {what} wrap; nothing was changed"
+        )));
+    }
+    if wrap.epoch() != log.epoch() {
+        return Err(Error::BadLog(format!(
+            "this {what} wrap belongs to epoch {}, the log is at {}: the server served an outdated wrap; nothing was changed",
+            wrap.epoch().0,
+            log.epoch().0
+        )));
+    }
+    log.check_wrap(&wrap)
+        .map_err(|e| Error::BadLog(format!("{what} wrap: {e}")))?;
+    Ok(wrap)
+}
+
 fn check_root(root: &RootKey, account: &AccountId, log: &LogState) -> Result<()> {
     let expected = log.account_key(root.epoch()).ok_or(Error::BadLog(
         "a key for an epoch the log does not have".into(),
@@ -2128,4 +2149,50 @@ fn hex(b: &[u8]) -> String {
 
 fn hex_array<const N: usize>(s: &str) -> Option<[u8; N]> {
     hex::decode(s).ok()?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    // Test code: a failed unwrap is a failed test.
+    #![allow(clippy::unwrap_used)]
+
+    use keylink_account::create_account;
+    use keylink_keys::{DeviceIdentity, KdfParams, Password, RecoveryKey, WrapKind};
+    use keylink_wire::account::DeviceName;
+    use rand::SeedableRng;
+
+    use super::served_wrap;
+
+    /// A dishonest server's swapped or stale wraps are reported as what
+    /// they are, never as a wrong password.
+    #[test]
+    fn a_swapped_or_foreign_wrap_is_named_not_taken_for_a_wrong_password() {
+        let mut rng = rand::rngs::ChaCha20Rng::seed_from_u64(7);
+        let device = DeviceIdentity::generate(&mut rng);
+        let pw = Password::new("a password for this test").unwrap();
+        let rk = RecoveryKey::generate(&mut rng);
+        let params = KdfParams::insecure_for_tests(64, 1, 1);
+        let name = DeviceName::new("phone").unwrap();
+        let a = create_account(&device, name.clone(), &pw, params, Some(&rk), 1, &mut rng).unwrap();
+        let other = create_account(&device, name, &pw, params, None, 1, &mut rng).unwrap();
+        let recovery = a.recovery_wrap.as_ref().unwrap().to_bytes();
+        let text = |bytes: &[u8], kind| served_wrap(&a.log, bytes, kind).unwrap_err().to_string();
+        assert!(
+            text(&recovery, WrapKind::Password)
+                .contains("served the recovery wrap as the password wrap")
+        );
+        assert!(
+            text(&other.password_wrap.to_bytes(), WrapKind::Password)
+                .contains("another account's password wrap")
+        );
+        // A wrap of the right account and kind for a newer epoch than the log's.
+        let newer = keylink_keys::RootKey::generate(keylink_keys::Epoch(3), &mut rng);
+        let stale = keylink_keys::KeyWrap::seal_password(&newer, &a.account, &pw, params, &mut rng)
+            .unwrap()
+            .to_bytes();
+        assert!(text(&stale, WrapKind::Password).contains("belongs to epoch 3, the log is at 0"));
+        // The recorded wraps pass.
+        served_wrap(&a.log, &a.password_wrap.to_bytes(), WrapKind::Password).unwrap();
+        served_wrap(&a.log, &recovery, WrapKind::Recovery).unwrap();
+    }
 }
