@@ -1548,17 +1548,11 @@ impl Device {
         Ok(())
     }
 
-    /// Wrap the current root key under `password` and record it, without
-    /// a new epoch.
-    async fn set_password(&mut self, password: &Password, params: KdfParams) -> Result<()> {
-        self.set_password_wrap(password, params).await
-    }
-
     /// Wrap the current root key under `password` — through the realms
     /// this device knows, or without realms when it knows none — and record
     /// the wrap. The caller has established the person's authority (the
     /// current password, or a rotation this device just made).
-    async fn set_password_wrap(&mut self, password: &Password, params: KdfParams) -> Result<()> {
+    async fn set_password(&mut self, password: &Password, params: KdfParams) -> Result<()> {
         let root = self.current_root()?.duplicate();
         let wrap = self.seal_password_wrap(&root, password, params).await?;
         self.put_wrap(&wrap).await?;

@@ -290,15 +290,12 @@ pub(crate) async fn recover_kek(
             of,
             answered,
         }) => {
-            let needed = if answered == 0 && of == 1 {
-                realms.needed
+            // With no valid answer the registration was never read: the
+            // configured set says how many were needed.
+            let (needed, of) = if answered == 0 {
+                (realms.needed, realms.realms.len())
             } else {
-                needed
-            };
-            let of = if answered == 0 && of == 1 {
-                realms.realms.len()
-            } else {
-                usize::from(of)
+                (needed, usize::from(of))
             };
             if let Some(wrong_guesses) = locked.filter(|_| answered < needed) {
                 return Err(Error::RecoveryLocked {

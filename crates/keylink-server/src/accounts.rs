@@ -21,7 +21,7 @@ use crate::ServerError;
 /// A refusal: code and message for the client.
 pub type Refusal = (FailureCode, String);
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

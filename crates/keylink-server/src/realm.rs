@@ -218,12 +218,7 @@ impl Realm {
 }
 
 fn prefix(account: &AccountId) -> String {
-    let hex: String = account
-        .as_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("r/{hex}/")
+    format!("r/{}/", crate::accounts::hex(account.as_bytes()))
 }
 
 fn not_registered() -> Refusal {
