@@ -90,3 +90,37 @@ fn recovery_key_debug_and_errors_are_redacted() {
         assert!(!text.contains(group), "{text} contains a digit group");
     }
 }
+
+#[test]
+fn realm_key_schedule_debug_is_redacted() {
+    use keylink_keys::{KdfParams, KdfPolicy, RealmKek, StretchedPassword, UnlockTag};
+    let mut r = rng(9);
+    let account = AccountId::generate(&mut r);
+    let root = RootKey::generate(Epoch(0), &mut r);
+    let stretched = StretchedPassword::derive(
+        &Password::new("realm redaction test").unwrap(),
+        &[1; 16],
+        KdfParams::insecure_for_tests(64, 1, 1),
+        KdfPolicy::insecure_accept_weak(),
+    )
+    .unwrap();
+    assert_eq!(format!("{stretched:?}"), "StretchedPassword([redacted])");
+    let kek = RealmKek::derive(&stretched, &[2; 64], &[3; 32]);
+    assert_eq!(format!("{kek:?}"), "RealmKek([redacted])");
+    let tag = kek.unlock_tag(&[3; 32], 1, &[4; 32]);
+    assert_eq!(format!("{tag:?}"), "UnlockTag([redacted])");
+    assert_hides(&format!("{tag:?}"), tag.expose_secret());
+    let same = UnlockTag::from_bytes(*tag.expose_secret());
+    assert!(same.matches(&tag));
+    let admin = root.realm_admin_key(&account);
+    let d = format!("{admin:?}");
+    let public: String = admin
+        .public_key()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        d,
+        format!("RealmAdminKey(public: {public}, secret: [redacted])")
+    );
+}

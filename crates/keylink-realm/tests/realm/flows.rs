@@ -413,6 +413,17 @@ fn secrets_print_redacted() {
     let share = hex::encode(r.records[0].share().to_bytes().as_slice());
     assert!(!dbg.contains(&share));
     assert_eq!(format!("{:?}", r.reg.kek), "RealmKek([redacted])");
+    let mut rng = crate::rng(91);
+    let key = keylink_realm::OprfKey::generate(&mut rng);
+    assert_eq!(format!("{key:?}"), "OprfKey([redacted])");
+    let blind = keylink_realm::Blind::generate(&mut rng);
+    assert_eq!(format!("{blind:?}"), "Blind([redacted])");
+    let shares = keylink_realm::shamir::split(&key, 2, 3, &mut rng).unwrap();
+    let shown = format!("{shares:?} {:?}", r.reg);
+    for s in &shares {
+        assert!(!shown.contains(&hex::encode(s.key.to_bytes().as_slice())));
+    }
+    assert!(!shown.contains(&hex::encode(key.to_bytes().as_slice())));
     let e = Evaluation {
         element: [1; 32],
         proof: [2; 64],
